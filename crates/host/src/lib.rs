@@ -1,0 +1,207 @@
+//! The skeleton every CRM service process shares, so each service's `Application` only adds its
+//! gRPC services and background tasks.
+//!
+//! [`Host::bind`] binds the gRPC and HTTP listeners (port 0 picks free ones, which is how tests
+//! start services) and makes a lazy pool. [`Host::run`] then:
+//! 1. serves `/healthz`, `/readyz`, `/metrics` at once (not ready yet);
+//! 2. serves gRPC, with health reporting NOT_SERVING;
+//! 3. creates/migrates the database, retrying until Postgres is there;
+//! 4. starts the background tasks (outbox relay, consumers) and turns ready;
+//! 5. on `stop` (SIGTERM): turns not-ready at once, lets in-flight calls finish, stops the
+//!    background tasks, and returns — bounded by the shutdown grace period.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crm_lifecycle::{CancellationToken, Readiness};
+use crm_settings::{DatabaseSettings, ServerSettings};
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Db(#[from] crm_db::DbError),
+    #[error("gRPC server failed: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    #[error("reflection set-up failed: {0}")]
+    Reflection(String),
+}
+
+/// A background task started once the database is ready; it must return when its token is
+/// cancelled.
+pub type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+pub struct Host {
+    name: &'static str,
+    server: ServerSettings,
+    database: DatabaseSettings,
+    grpc_listener: TcpListener,
+    http_listener: TcpListener,
+    pool: PgPool,
+    readiness: Readiness,
+}
+
+async fn bind(host: &str, port: u16) -> Result<TcpListener, HostError> {
+    let addr = format!("{host}:{port}");
+    TcpListener::bind(&addr)
+        .await
+        .map_err(|source| HostError::Bind { addr, source })
+}
+
+impl Host {
+    pub async fn bind(
+        name: &'static str,
+        server: ServerSettings,
+        database: DatabaseSettings,
+    ) -> Result<Self, HostError> {
+        let grpc_listener = bind(&server.host, server.grpc_port).await?;
+        let http_listener = bind(&server.host, server.http_port).await?;
+        let pool = crm_db::pool(&database)?;
+        Ok(Self {
+            name,
+            server,
+            database,
+            grpc_listener,
+            http_listener,
+            pool,
+            readiness: Readiness::default(),
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn readiness(&self) -> Readiness {
+        self.readiness.clone()
+    }
+
+    /// Runs the process until `stop` is cancelled (see the crate docs for the sequence).
+    /// `routes` are the service's gRPC services; `start_tasks` makes the background tasks once the
+    /// database is migrated.
+    pub async fn run(
+        self,
+        routes: tonic::service::Routes,
+        descriptor_sets: &[&[u8]],
+        migrators: &[&Migrator],
+        start_tasks: impl FnOnce(CancellationToken) -> Vec<Task>,
+        stop: CancellationToken,
+    ) -> Result<(), HostError> {
+        let Host {
+            name,
+            server,
+            database,
+            grpc_listener,
+            http_listener,
+            pool,
+            readiness,
+        } = self;
+        let grace = Duration::from_secs(server.shutdown_grace_secs);
+
+        // Shutdown turns readiness off before anything else closes.
+        let watcher = {
+            let readiness = readiness.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                stop.cancelled().await;
+                readiness.set(false);
+            })
+        };
+
+        let http_stop = CancellationToken::new();
+        let http = tokio::spawn(crm_lifecycle::serve_http(
+            http_listener,
+            crm_lifecycle::health_router(readiness.clone()),
+            http_stop.clone(),
+        ));
+
+        let (health_reporter, health_service) = crm_grpc::health();
+        let reflection = crm_grpc::reflection(descriptor_sets)
+            .map_err(|e| HostError::Reflection(e.to_string()))?;
+        let routes = routes.add_service(health_service).add_service(reflection);
+        let grpc_stop = stop.clone();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
+        let grpc = tokio::spawn(
+            tonic::transport::Server::builder()
+                .trace_fn(crm_grpc::request_span)
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(incoming, async move { grpc_stop.cancelled().await }),
+        );
+
+        let tasks_stop = CancellationToken::new();
+        let mut tasks = Vec::new();
+        match crm_db::migrate_until_done(&pool, &database, migrators, &stop).await {
+            Ok(()) => {
+                tracing::info!(service = name, "database migrated");
+                tasks = start_tasks(tasks_stop.clone())
+                    .into_iter()
+                    .map(tokio::spawn)
+                    .collect();
+                if !stop.is_cancelled() {
+                    health_reporter
+                        .set_service_status("", crm_grpc::ServingStatus::Serving)
+                        .await;
+                    readiness.set(true);
+                    tracing::info!(service = name, grpc = %server.grpc_port, "ready");
+                }
+            }
+            Err(crm_db::DbError::Cancelled) => {}
+            Err(err) => {
+                stop.cancel();
+                tracing::error!(error = %err, "start-up failed");
+                let _ = grpc.await;
+                http_stop.cancel();
+                let _ = http.await;
+                return Err(err.into());
+            }
+        }
+
+        stop.cancelled().await;
+        health_reporter
+            .set_service_status("", crm_grpc::ServingStatus::NotServing)
+            .await;
+        let drain = async {
+            // In-flight gRPC calls finish first: they may still write outbox rows.
+            match grpc.await {
+                Ok(Err(err)) => tracing::error!(error = %err, "gRPC server error"),
+                Err(err) => tracing::error!(error = %err, "gRPC server panicked"),
+                Ok(Ok(())) => {}
+            }
+            tasks_stop.cancel();
+            futures::future::join_all(tasks).await;
+        };
+        if tokio::time::timeout(grace, drain).await.is_err() {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "shutdown grace period over; exiting anyway"
+            );
+        }
+        http_stop.cancel();
+        let _ = http.await;
+        watcher.abort();
+        pool.close().await;
+        tracing::info!(service = name, "stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,217 @@
+//! Typed, layered settings shared by every CRM process.
+//!
+//! Each process ships a defaults file (compiled in with `include_str!`, so a binary runs from any
+//! directory). On top of it come, in order:
+//!
+//! 1. `$CRM_CONFIG_DIR/<environment>.yaml` (optional; `CRM_CONFIG_DIR` defaults to `./config`,
+//!    `<environment>` is `CRM_ENVIRONMENT`, default `local`);
+//! 2. environment variables `CRM__SECTION__KEY` (double underscore between levels), e.g.
+//!    `CRM__DATABASE__URL=postgres://…` or `CRM__SERVER__GRPC_PORT=0`.
+//!
+//! Secrets are [`secrecy::SecretString`]s: they never appear in `Debug` output or logs.
+//!
+//! The blocks every service has (`server`, `database`, `redis`, `kafka`) live here so that all
+//! services are configured the same way; a service adds its own sections next to them.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+pub use secrecy;
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    #[error("unknown CRM_ENVIRONMENT {0:?}: use `local` or `production`")]
+    UnknownEnvironment(String),
+}
+
+/// Loads `T` from the compiled-in `defaults` YAML, the environment file and `CRM__` variables.
+pub fn load<T: DeserializeOwned>(defaults: &str) -> Result<T, SettingsError> {
+    let environment = std::env::var("CRM_ENVIRONMENT").unwrap_or_else(|_| "local".into());
+    if !matches!(environment.as_str(), "local" | "production") {
+        return Err(SettingsError::UnknownEnvironment(environment));
+    }
+    let dir = std::env::var("CRM_CONFIG_DIR").unwrap_or_else(|_| "config".into());
+    let settings = config::Config::builder()
+        .add_source(config::File::from_str(defaults, config::FileFormat::Yaml))
+        .add_source(
+            config::File::with_name(&format!("{dir}/{environment}"))
+                .format(config::FileFormat::Yaml)
+                .required(false),
+        )
+        .add_source(
+            config::Environment::with_prefix("CRM")
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("kafka.brokers")
+                .try_parsing(true),
+        )
+        .build()?;
+    Ok(settings.try_deserialize()?)
+}
+
+/// Where a process listens.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    /// gRPC port; 0 picks a free one (tests).
+    #[serde(default)]
+    pub grpc_port: u16,
+    /// HTTP port for `/healthz`, `/readyz`, `/metrics` (the gateway serves its API here too).
+    #[serde(default)]
+    pub http_port: u16,
+    /// How long SIGTERM waits for in-flight work before giving up.
+    #[serde(default = "default_shutdown_grace_secs")]
+    pub shutdown_grace_secs: u64,
+}
+
+fn default_shutdown_grace_secs() -> u64 {
+    20
+}
+
+/// This service's own Postgres database.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `postgres://user:password@host:port/database`; a secret because it may hold the password.
+    pub url: SecretString,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    #[serde(default = "default_acquire_timeout_secs")]
+    pub acquire_timeout_secs: u64,
+    /// Create the database at start when it is missing (local and test set-ups; off in production,
+    /// where the database is provisioned by the operator with its own credentials).
+    #[serde(default)]
+    pub create_if_missing: bool,
+}
+
+fn default_max_connections() -> u32 {
+    10
+}
+
+fn default_acquire_timeout_secs() -> u64 {
+    5
+}
+
+impl DatabaseSettings {
+    pub fn url(&self) -> &str {
+        self.url.expose_secret()
+    }
+}
+
+/// Redis, used for caches, idempotency keys and rate limits.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    /// `redis://host:port/db`; a secret because it may carry a password.
+    pub url: SecretString,
+    /// Upper bound for one command: a slow or dead Redis must not slow requests down.
+    #[serde(default = "default_redis_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Prefix for every key, so several deployments can share one Redis.
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+}
+
+fn default_redis_timeout_ms() -> u64 {
+    200
+}
+
+fn default_key_prefix() -> String {
+    "crm".into()
+}
+
+impl RedisSettings {
+    pub fn url(&self) -> &str {
+        self.url.expose_secret()
+    }
+}
+
+/// The Kafka-protocol broker.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KafkaSettings {
+    pub brokers: Vec<String>,
+    /// Create this service's topics at start when missing (off where the platform team owns topics).
+    #[serde(default)]
+    pub create_topics: bool,
+    #[serde(default = "default_partitions")]
+    pub partitions: i32,
+    #[serde(default = "default_replication")]
+    pub replication_factor: i32,
+    /// How long one publish may take before the outbox relay counts it as failed and backs off.
+    #[serde(default = "default_message_timeout_ms")]
+    pub message_timeout_ms: u64,
+    /// Extra librdkafka properties (TLS, SASL, …), passed through as given.
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+fn default_partitions() -> i32 {
+    6
+}
+
+fn default_replication() -> i32 {
+    1
+}
+
+fn default_message_timeout_ms() -> u64 {
+    10_000
+}
+
+impl KafkaSettings {
+    pub fn bootstrap_servers(&self) -> String {
+        self.brokers.join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Sample {
+        server: ServerSettings,
+        database: DatabaseSettings,
+        kafka: KafkaSettings,
+    }
+
+    const DEFAULTS: &str = r#"
+server: { host: 127.0.0.1, grpc_port: 50051, http_port: 9101 }
+database: { url: "postgres://u:hunter2@localhost/db" }
+kafka: { brokers: ["localhost:9092"] }
+"#;
+
+    // One test touches the process environment, so the layering checks run in sequence.
+    #[test]
+    fn layering_and_secrets() {
+        let s: Sample = load(DEFAULTS).unwrap();
+        assert_eq!(s.server.grpc_port, 50051);
+        assert_eq!(s.database.max_connections, 10);
+        assert!(
+            !format!("{:?}", s.database).contains("hunter2"),
+            "secret leaked into Debug"
+        );
+
+        // SAFETY: this is the only test in this binary that reads or writes the environment.
+        unsafe {
+            std::env::set_var("CRM__SERVER__GRPC_PORT", "0");
+            std::env::set_var("CRM__KAFKA__BROKERS", "a:1,b:2");
+        }
+        let s: Sample = load(DEFAULTS).unwrap();
+        assert_eq!(s.server.grpc_port, 0);
+        assert_eq!(s.kafka.bootstrap_servers(), "a:1,b:2");
+
+        unsafe { std::env::set_var("CRM_ENVIRONMENT", "staging") };
+        assert!(matches!(
+            load::<Sample>(DEFAULTS),
+            Err(SettingsError::UnknownEnvironment(_))
+        ));
+        unsafe {
+            std::env::remove_var("CRM_ENVIRONMENT");
+            std::env::remove_var("CRM__SERVER__GRPC_PORT");
+            std::env::remove_var("CRM__KAFKA__BROKERS");
+        }
+    }
+}

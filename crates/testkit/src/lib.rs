@@ -1,0 +1,262 @@
+//! Helpers for integration tests, which run against real infrastructure (never mocks):
+//!
+//! - where Postgres, Redis and the Kafka-protocol broker are: `CRM_TEST_PG_URL`,
+//!   `CRM_TEST_REDIS_URL`, `KAFKA_BROKERS` (set by `./dev test`), with loopback defaults;
+//! - [`fresh_db_url`]: a new empty database per test, so tests never share rows;
+//! - [`unique`]: names (topics, consumer groups, key prefixes) no other test uses;
+//! - [`collect_events`]: reads what a service published, with record headers;
+//! - [`TansuBroker`]: a throwaway broker the test can stop and restart (outage tests).
+//!
+//! Only ever a dev-dependency.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crm_events::Envelope;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use secrecy::SecretString;
+
+/// The Postgres server for tests (no database in the URL).
+pub fn pg_url() -> String {
+    std::env::var("CRM_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("CRM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// The shared broker. `./dev test` always sets it; without it tests fail with this message
+/// rather than silently skipping.
+pub fn kafka_brokers() -> Vec<String> {
+    let brokers = std::env::var("KAFKA_BROKERS").expect(
+        "KAFKA_BROKERS is not set: run the tests with `./dev test`, which starts a Kafka-protocol broker",
+    );
+    brokers.split(',').map(str::to_string).collect()
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+pub async fn fresh_db_url() -> String {
+    crm_db::fresh_database(&pg_url())
+        .await
+        .expect("create a fresh test database")
+}
+
+pub fn database_settings(url: String) -> crm_settings::DatabaseSettings {
+    crm_settings::DatabaseSettings {
+        url: SecretString::from(url),
+        max_connections: 5,
+        acquire_timeout_secs: 5,
+        create_if_missing: false,
+    }
+}
+
+pub fn redis_settings() -> crm_settings::RedisSettings {
+    crm_settings::RedisSettings {
+        url: SecretString::from(redis_url()),
+        timeout_ms: 500,
+        key_prefix: unique("test"),
+    }
+}
+
+pub fn kafka_settings(brokers: Vec<String>) -> crm_settings::KafkaSettings {
+    crm_settings::KafkaSettings {
+        brokers,
+        create_topics: true,
+        partitions: 3,
+        replication_factor: 1,
+        message_timeout_ms: 5_000,
+        properties: Default::default(),
+    }
+}
+
+pub fn server_settings() -> crm_settings::ServerSettings {
+    crm_settings::ServerSettings {
+        host: "127.0.0.1".into(),
+        grpc_port: 0,
+        http_port: 0,
+        shutdown_grace_secs: 10,
+    }
+}
+
+/// Reads `topic` from the beginning until `n` records arrived or `timeout` passed, then keeps
+/// reading for `settle` more to catch duplicates. Returns envelopes with their record headers.
+pub async fn collect_events(
+    brokers: &[String],
+    topic: &str,
+    n: usize,
+    timeout: Duration,
+) -> Vec<(Envelope, Vec<(String, String)>)> {
+    collect_events_settled(brokers, topic, n, timeout, Duration::from_secs(2)).await
+}
+
+pub async fn collect_events_settled(
+    brokers: &[String],
+    topic: &str,
+    n: usize,
+    timeout: Duration,
+    settle: Duration,
+) -> Vec<(Envelope, Vec<(String, String)>)> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers.join(","))
+        .set("group.id", unique("probe"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("probe consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + timeout;
+    let mut settle_until: Option<Instant> = None;
+    loop {
+        let until = settle_until.unwrap_or(deadline);
+        let now = Instant::now();
+        if now >= until {
+            break;
+        }
+        match tokio::time::timeout(until - now, consumer.recv()).await {
+            Ok(Ok(message)) => {
+                if let Some(payload) = message.payload() {
+                    let envelope = Envelope::from_bytes(payload).expect("a CloudEvent");
+                    out.push((envelope, crm_events::consumer::headers_of(&message)));
+                }
+                if out.len() >= n && settle_until.is_none() {
+                    settle_until = Some(Instant::now() + settle);
+                }
+            }
+            Ok(Err(err)) => {
+                // Topic not created yet, broker restarting: keep trying until the deadline.
+                eprintln!("probe: {err}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// A Tansu broker owned by one test, on its own port, that the test can stop and start.
+pub struct TansuBroker {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl TansuBroker {
+    /// Starts a broker on a free port. Needs `TANSU_BIN` or `tansu` on PATH (`./dev test` sets it).
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut broker = Self { port, child: None };
+        broker.resume().await;
+        broker
+    }
+
+    pub fn brokers(&self) -> Vec<String> {
+        vec![format!("127.0.0.1:{}", self.port)]
+    }
+
+    /// (Re)starts the broker process on the same port.
+    pub async fn resume(&mut self) {
+        let bin = std::env::var("TANSU_BIN").unwrap_or_else(|_| "tansu".into());
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new(&bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin} (set TANSU_BIN): {e}"));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen on {}",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Kills the broker (an outage): connections drop, the port refuses.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for TansuBroker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Waits (up to 30 s) until `/readyz` answers 200 and gRPC health says SERVING.
+pub async fn wait_ready(http_port: u16, grpc_port: u16) {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let http = reqwest::Client::new();
+    loop {
+        let ready = http
+            .get(format!("http://127.0.0.1:{http_port}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        let channel =
+            tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc_port}"))
+                .expect("valid URI")
+                .connect()
+                .await;
+        let serving = match channel {
+            Ok(channel) => HealthClient::new(channel)
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .is_ok_and(|r| r.get_ref().status == ServingStatus::Serving as i32),
+            Err(_) => false,
+        };
+        if ready && serving {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "service not ready after 30 s (readyz {ready}, gRPC serving {serving})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Asserts the platform tables (outbox, processed events) exist in the database at `url`.
+pub async fn assert_platform_tables(url: &str) {
+    let pool = sqlx::PgPool::connect(url)
+        .await
+        .expect("connect to the test database");
+    for table in ["event_outbox", "processed_events"] {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(table)
+            .fetch_one(&pool)
+            .await
+            .expect("query");
+        assert!(exists, "table {table} missing after migrations");
+    }
+    pool.close().await;
+}

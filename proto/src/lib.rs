@@ -1,0 +1,22 @@
+//! Generated protobuf and gRPC code for the CRM's versioned packages (`crm.<service>.v1`).
+//!
+//! Nothing here is a domain type: services convert these at their edge with `From`/`TryFrom`,
+//! so a wire change never silently changes business logic.
+//!
+//! Layout: one module per package, `crm::customer::v1`, … The encoded descriptor set of every
+//! package is [`FILE_DESCRIPTOR_SET`], served by gRPC reflection.
+
+/// Every `crm.*` package, encoded as a `google.protobuf.FileDescriptorSet`.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/crm_descriptor.bin"));
+
+pub mod crm {
+    pub mod customer {
+        pub mod v1 {
+            #![allow(clippy::all, missing_docs)]
+            tonic::include_proto!("crm.customer.v1");
+        }
+    }
+}
+
+pub use crm::customer::v1 as customer;

@@ -1,0 +1,159 @@
+use std::time::Duration;
+
+use crm_customer::settings::{CacheSettings, EventsSettings};
+use crm_customer::{Application, Settings};
+use crm_lifecycle::CancellationToken;
+use crm_proto::customer as pb;
+use crm_proto::customer::customer_service_client::CustomerServiceClient;
+use tonic::transport::Channel;
+
+pub struct TestApp {
+    pub client: CustomerServiceClient<Channel>,
+    pub db: sqlx::PgPool,
+    pub topic: String,
+    pub brokers: Vec<String>,
+    pub settings: Settings,
+    stop: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<Result<(), crm_host::HostError>>>,
+}
+
+pub struct Options {
+    pub brokers: Vec<String>,
+    pub redis_url: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            brokers: crm_testkit::kafka_brokers(),
+            redis_url: None,
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Options::default()).await
+}
+
+pub async fn spawn_with(options: Options) -> TestApp {
+    let _telemetry = crm_telemetry::init("customer-tests");
+    let db_url = crm_testkit::fresh_db_url().await;
+    let topic = crm_testkit::unique("customer-events");
+    let mut redis = crm_testkit::redis_settings();
+    if let Some(url) = options.redis_url {
+        redis.url = url.into();
+    }
+    let settings = Settings {
+        server: crm_testkit::server_settings(),
+        database: crm_testkit::database_settings(db_url.clone()),
+        redis,
+        kafka: crm_testkit::kafka_settings(options.brokers.clone()),
+        events: EventsSettings {
+            topic: topic.clone(),
+        },
+        cache: CacheSettings { ttl_secs: 60 },
+    };
+    let app = Application::build(settings.clone())
+        .await
+        .expect("build the customer service");
+    let (grpc, http) = (app.grpc_port(), app.http_port());
+    let stop = CancellationToken::new();
+    let handle = tokio::spawn(app.run_until_stopped(stop.clone()));
+    crm_testkit::wait_ready(http, grpc).await;
+    let client = CustomerServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
+        .await
+        .expect("connect to the customer service");
+    let db = sqlx::PgPool::connect(&db_url).await.expect("test pool");
+    TestApp {
+        client,
+        db,
+        topic,
+        brokers: options.brokers,
+        settings,
+        stop,
+        handle: Some(handle),
+    }
+}
+
+impl TestApp {
+    /// Stops the service the way SIGTERM does and checks that it drained cleanly.
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("join").expect("clean shutdown");
+        }
+    }
+
+    pub async fn create_account(&self, name: &str) -> pb::Account {
+        self.client
+            .clone()
+            .create_account(account_request(name))
+            .await
+            .expect("create account")
+            .into_inner()
+    }
+
+    pub async fn create_contact(&self, account_id: &str, first_name: &str) -> pb::Contact {
+        self.client
+            .clone()
+            .create_contact(pb::CreateContactRequest {
+                account_id: account_id.into(),
+                first_name: first_name.into(),
+                owner_id: OWNER.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("create contact")
+            .into_inner()
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&self.db)
+            .await
+            .expect("count")
+    }
+
+    /// Waits until the relay has published everything in the outbox.
+    pub async fn wait_published(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let pending: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM event_outbox WHERE published_at IS NULL")
+                    .fetch_one(&self.db)
+                    .await
+                    .expect("pending");
+            if pending == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{pending} events still unpublished"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+pub const OWNER: &str = "0191d3a0-0000-7000-8000-000000000001";
+
+pub fn account_request(name: &str) -> pb::CreateAccountRequest {
+    pb::CreateAccountRequest {
+        name: name.into(),
+        owner_id: OWNER.into(),
+        email: "sales@acme.example".into(),
+        phone: "+86 138 0013 8000".into(),
+        tags: vec!["vip".into()],
+        ..Default::default()
+    }
+}
+
+/// The field paths of an INVALID_ARGUMENT status.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    crm_errors::ApiError::from_status(status)
+        .violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
+}

@@ -1,0 +1,9 @@
+//! Customer service integration tests, against real Postgres, Redis and a Kafka-protocol broker.
+//! One test binary (so it links once); each test gets its own database, topic and cache prefix.
+
+mod helpers;
+
+mod accounts;
+mod contacts;
+mod events;
+mod lists;
