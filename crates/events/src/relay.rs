@@ -47,14 +47,18 @@ impl Default for RelayConfig {
             batch: 100,
             poll_interval: Duration::from_millis(500),
             retention: Duration::from_secs(72 * 3600),
-            max_backoff: Duration::from_secs(60),
+            max_backoff: Duration::from_secs(10),
         }
     }
 }
 
 pub struct Relay {
     pool: PgPool,
-    producer: FutureProducer,
+    /// Replaced after repeated failures: an idempotent producer whose cluster changed under it
+    /// (a wiped or replaced cluster, a fenced producer id) never recovers by itself.
+    producer: std::sync::Mutex<FutureProducer>,
+    /// Rounds in a row in which some publish failed.
+    failed_rounds: std::sync::atomic::AtomicU32,
     outbox: Outbox,
     config: RelayConfig,
     kafka: KafkaSettings,
@@ -96,7 +100,8 @@ impl Relay {
         let producer: FutureProducer = kafka::producer_config(settings).create()?;
         Ok(Self {
             pool,
-            producer,
+            producer: std::sync::Mutex::new(producer),
+            failed_rounds: std::sync::atomic::AtomicU32::new(0),
             outbox,
             config,
             kafka: settings.clone(),
@@ -139,7 +144,7 @@ impl Relay {
         }
         // Whatever was handed to librdkafka but not acknowledged stays unpublished in the table
         // and is sent again by the next relay; flushing just shortens that path.
-        let _ = rdkafka::producer::Producer::flush(&self.producer, Duration::from_secs(5));
+        let _ = rdkafka::producer::Producer::flush(&self.producer(), Duration::from_secs(5));
         tracing::info!("outbox relay stopped");
     }
 
@@ -205,6 +210,7 @@ impl Relay {
         .collect();
 
         let mut published = Vec::new();
+        let mut failed = false;
         for outcome in outcomes {
             match outcome {
                 Outcome::Published(seq) => published.push(seq),
@@ -213,6 +219,7 @@ impl Relay {
                     attempts,
                     error,
                 } => {
+                    failed = true;
                     let backoff = self.backoff(attempts);
                     sqlx::query(
                         "UPDATE event_outbox SET attempts = attempts + 1, last_error = $2,
@@ -238,7 +245,33 @@ impl Relay {
             metrics::counter!("outbox_published_total").increment(published.len() as u64);
         }
         tx.commit().await?;
+        self.after_round(failed);
         Ok(heads.len())
+    }
+
+    fn producer(&self) -> FutureProducer {
+        self.producer.lock().expect("producer lock").clone()
+    }
+
+    /// Recreates the producer when it reports a fatal error or has failed three rounds in a row.
+    fn after_round(&self, failed: bool) {
+        use std::sync::atomic::Ordering;
+        if !failed {
+            self.failed_rounds.store(0, Ordering::Relaxed);
+            return;
+        }
+        let rounds = self.failed_rounds.fetch_add(1, Ordering::Relaxed) + 1;
+        let fatal = rdkafka::producer::Producer::client(&self.producer()).fatal_error();
+        if fatal.is_some() || rounds >= 3 {
+            match kafka::producer_config(&self.kafka).create::<FutureProducer>() {
+                Ok(fresh) => {
+                    tracing::warn!(?fatal, rounds, "recreating the Kafka producer");
+                    *self.producer.lock().expect("producer lock") = fresh;
+                    self.failed_rounds.store(0, Ordering::Relaxed);
+                }
+                Err(err) => tracing::error!(error = %err, "cannot recreate the Kafka producer"),
+            }
+        }
     }
 
     /// Publishes one record's rows in order; stops at the first failure so nothing overtakes it.
@@ -300,7 +333,7 @@ impl Relay {
             .payload(&payload)
             .headers(headers);
         // The producer's message.timeout.ms bounds this; no extra queue timeout.
-        self.producer
+        self.producer()
             .send(record, Duration::from_secs(0))
             .await
             .map(|_| ())

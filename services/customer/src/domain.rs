@@ -324,12 +324,9 @@ impl Violations {
             let path = format!("{field}[{i}]");
             match self.text(&path, tag, MAX_TAG) {
                 Some(t) if t.is_empty() => self.add(&path, "must not be empty"),
-                Some(t) => {
-                    if !out.contains(&t) {
-                        out.push(t);
-                    }
-                }
-                None => {}
+                Some(t) if !out.contains(&t) => out.push(t),
+                // Duplicates are dropped; invalid ones were reported by `text`.
+                Some(_) | None => {}
             }
         }
         out

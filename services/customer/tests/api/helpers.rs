@@ -36,7 +36,10 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(options: Options) -> TestApp {
-    let _telemetry = crm_telemetry::init("customer-tests");
+    // Kept for the whole process: dropping the guard shuts the tracer down.
+    static TELEMETRY: std::sync::OnceLock<crm_telemetry::TelemetryGuard> =
+        std::sync::OnceLock::new();
+    TELEMETRY.get_or_init(|| crm_telemetry::init("customer-tests"));
     let db_url = crm_testkit::fresh_db_url().await;
     let topic = crm_testkit::unique("customer-events");
     let mut redis = crm_testkit::redis_settings();
