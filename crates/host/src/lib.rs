@@ -144,6 +144,8 @@ impl Host {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
         let grpc = tokio::spawn(
             tonic::transport::Server::builder()
+                // Bounds a call whose client set no deadline; clients with one get theirs.
+                .timeout(Duration::from_secs(30))
                 .trace_fn(crm_grpc::request_span)
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(incoming, async move { grpc_stop.cancelled().await }),
