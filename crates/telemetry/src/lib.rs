@@ -2,7 +2,8 @@
 //!
 //! [`init`] installs, once per process:
 //! - JSON logs on stdout (`CRM_LOG_FORMAT=text` for a human-readable form), filtered by `RUST_LOG`
-//!   (default `info`). Request spans carry a `trace_id` field, so every log line of a request can be
+//!   (default `info`); spans for tracing follow `CRM_TRACE_FILTER` (default `info`) on their own,
+//!   so quieter logs never cut trace propagation. Request spans carry a `trace_id` field, so every log line of a request can be
 //!   joined with its trace;
 //! - an OpenTelemetry tracer. Spans are exported over OTLP/gRPC only when the standard
 //!   `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_TRACES_ENDPOINT`) is set and `OTEL_SDK_DISABLED` is not
@@ -18,6 +19,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -73,19 +75,28 @@ pub fn init(service: &str) -> TelemetryGuard {
     let provider = builder.build();
     let tracer = provider.tracer(service.to_string());
 
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let otel = tracing_opentelemetry::layer().with_tracer(tracer);
+    // Logs follow RUST_LOG; spans follow CRM_TRACE_FILTER (default info). Separate filters so
+    // quieting the logs never cuts trace propagation, which rides on the request spans.
+    let log_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let trace_filter =
+        EnvFilter::try_from_env("CRM_TRACE_FILTER").unwrap_or_else(|_| EnvFilter::new("info"));
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(trace_filter);
     let text = std::env::var("CRM_LOG_FORMAT").is_ok_and(|v| v == "text");
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let registry = tracing_subscriber::registry().with(otel);
     let installed = if text {
-        registry.with(tracing_subscriber::fmt::layer()).try_init()
+        registry
+            .with(tracing_subscriber::fmt::layer().with_filter(log_filter))
+            .try_init()
     } else {
         registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
                     .with_current_span(true)
-                    .with_span_list(false),
+                    .with_span_list(false)
+                    .with_filter(log_filter),
             )
             .try_init()
     };

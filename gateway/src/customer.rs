@@ -1,0 +1,67 @@
+//! The gRPC client of the customer service.
+//!
+//! One lazily connected [`Channel`] is shared by all requests (tonic multiplexes calls over
+//! HTTP/2 and reconnects on its own), so the gateway starts even while the service is still
+//! down; calls made meanwhile fail as `unavailable` (503). Every call carries:
+//! - the W3C trace context of the request span (the [`TracePropagation`] interceptor);
+//! - the caller's user id in `x-crm-user-id` (the service's default owner);
+//! - the request id in `x-request-id`, so service logs can be joined with the gateway's.
+
+use std::time::Duration;
+
+use crm_grpc::TracePropagation;
+use crm_proto::customer::customer_service_client::CustomerServiceClient;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::auth::AuthUser;
+use crate::error::Error;
+use crate::observability;
+
+/// Metadata key carrying the authenticated caller to services.
+pub const USER_ID_METADATA: &str = "x-crm-user-id";
+const REQUEST_ID_METADATA: &str = "x-request-id";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub type Client = CustomerServiceClient<InterceptedService<Channel, TracePropagation>>;
+
+/// A cheap-to-clone handle on the customer service.
+#[derive(Clone)]
+pub struct CustomerService {
+    client: Client,
+}
+
+impl CustomerService {
+    /// A client for `url` that connects on first use; `timeout` bounds each call.
+    pub fn connect_lazy(url: &str, timeout: Duration) -> Result<Self, Error> {
+        let endpoint = Endpoint::from_shared(url.to_string())
+            .map_err(|e| Error::Config(format!("services.customer {url:?}: {e}")))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(timeout);
+        let channel = endpoint.connect_lazy();
+        Ok(Self {
+            client: CustomerServiceClient::with_interceptor(channel, TracePropagation),
+        })
+    }
+
+    /// The generated client (clones share the channel).
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+}
+
+/// A gRPC request made on behalf of `caller` within the current request.
+pub fn request<T>(message: T, caller: &AuthUser) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let metadata = request.metadata_mut();
+    if let Ok(value) = MetadataValue::try_from(caller.user_id.to_string()) {
+        metadata.insert(USER_ID_METADATA, value);
+    }
+    if let Some(id) = observability::current_request_id()
+        && let Ok(value) = MetadataValue::try_from(id)
+    {
+        metadata.insert(REQUEST_ID_METADATA, value);
+    }
+    request
+}

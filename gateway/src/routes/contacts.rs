@@ -1,0 +1,191 @@
+//! `/api/v1/contacts`: one handler per `CustomerService` contact call.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use crm_proto::customer as pb;
+
+use super::{created, no_content, with_etag};
+use crate::auth::AuthUser;
+use crate::convert::ContactUpdate;
+use crate::customer::request;
+use crate::error::{Error, Result};
+use crate::extract::{ApiJson, ApiQuery, IdPath, IfMatch};
+use crate::model::{Contact, ContactList, ContactPatch, ListContactsParams, NewContact};
+use crate::startup::AppState;
+
+/// Create a contact.
+///
+/// Send `Idempotency-Key` to make retries safe: a repeated request with the same key and body
+/// returns the first response (with `Idempotency-Replayed: true`) instead of a second contact.
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts",
+    tag = "contacts",
+    operation_id = "create_contact",
+    request_body(content = NewContact, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; makes retries of this request safe for 24 h")),
+    responses(
+        (status = 201, description = "The contact was created.", body = Contact,
+            headers(
+                ("Location" = String, description = "URL of the new contact"),
+                ("ETag" = String, description = "Its version, for If-Match"),
+                ("Idempotency-Replayed" = Option<String>, description = "`true` on a replayed response"),
+            )),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<NewContact>,
+) -> Result<Response> {
+    let contact = state
+        .customers
+        .client()
+        .create_contact(request(pb::CreateContactRequest::from(body), &user))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner();
+    let contact = Contact::try_from(contact).map_err(Error::internal)?;
+    Ok(created(
+        &format!("/api/v1/contacts/{}", contact.id),
+        contact.version,
+        &contact,
+    ))
+}
+
+/// List contacts, filtered and sorted, one page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts",
+    tag = "contacts",
+    operation_id = "list_contacts",
+    params(ListContactsParams),
+    responses((status = 200, description = "One page of contacts.", body = ContactList)),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(params): ApiQuery<ListContactsParams>,
+) -> Result<Response> {
+    super::check_page_size(params.page_size)?;
+    let page = state
+        .customers
+        .client()
+        .list_contacts(request(pb::ListContactsRequest::from(params), &user))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner();
+    let page = ContactList::try_from(page).map_err(Error::internal)?;
+    Ok(axum::Json(page).into_response())
+}
+
+/// Read one contact.
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts/{id}",
+    tag = "contacts",
+    operation_id = "get_contact",
+    params(("id" = Uuid, Path, description = "The contact id")),
+    responses((status = 200, description = "The contact.", body = Contact,
+        headers(("ETag" = String, description = "Its version, for If-Match")))),
+    security(("bearer" = []))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    user: AuthUser,
+    IdPath(id): IdPath,
+) -> Result<Response> {
+    let contact = fetch(&state, &user, id).await?;
+    Ok(with_etag(StatusCode::OK, contact.version, &contact))
+}
+
+async fn fetch(state: &AppState, user: &AuthUser, id: uuid::Uuid) -> Result<Contact> {
+    let contact = state
+        .customers
+        .client()
+        .get_contact(request(pb::GetContactRequest { id: id.to_string() }, user))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner();
+    Contact::try_from(contact).map_err(Error::internal)
+}
+
+/// Change some fields of a contact.
+///
+/// Absent fields stay as they are; `null` clears an optional field. `If-Match` is required: the
+/// ETag of the version being changed (412 if it is no longer current), or `*`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/contacts/{id}",
+    tag = "contacts",
+    operation_id = "update_contact",
+    request_body(content = ContactPatch, content_type = "application/json"),
+    params(("id" = Uuid, Path, description = "The contact id"), ("If-Match" = String, Header, description = "ETag of the version being changed (`\"3\"` or `W/\"3\"`), or `*`")),
+    responses((status = 200, description = "The contact after the change.", body = Contact,
+        headers(("ETag" = String, description = "Its new version")))),
+    security(("bearer" = []))
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    IdPath(id): IdPath,
+    if_match: IfMatch,
+    ApiJson(patch): ApiJson<ContactPatch>,
+) -> Result<Response> {
+    let expected_version = match if_match {
+        IfMatch::Version(version) => version,
+        // "Any version": the current one. Updates always name a version, so read it first.
+        IfMatch::Any => fetch(&state, &user, id).await?.version,
+    };
+    let update = ContactUpdate {
+        id,
+        expected_version,
+        patch,
+    };
+    let contact = state
+        .customers
+        .client()
+        .update_contact(request(pb::UpdateContactRequest::from(update), &user))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner();
+    let contact = Contact::try_from(contact).map_err(Error::internal)?;
+    Ok(with_etag(StatusCode::OK, contact.version, &contact))
+}
+
+/// Delete a contact (soft: it disappears from reads and lists, its history stays).
+///
+/// `If-Match` is optional; when given, the delete only happens if the version still matches.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/contacts/{id}",
+    tag = "contacts",
+    operation_id = "delete_contact",
+    params(("id" = Uuid, Path, description = "The contact id"), ("If-Match" = Option<String>, Header, description = "When given: the ETag the record must still have, or `*`")),
+    responses((status = 204, description = "The contact was deleted.")),
+    security(("bearer" = []))
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    IdPath(id): IdPath,
+    if_match: Option<IfMatch>,
+) -> Result<Response> {
+    let expected_version = if_match.map_or(0, IfMatch::expected_version);
+    state
+        .customers
+        .client()
+        .delete_contact(request(
+            pb::DeleteContactRequest {
+                id: id.to_string(),
+                expected_version,
+            },
+            &user,
+        ))
+        .await
+        .map_err(Error::from_status)?;
+    Ok(no_content())
+}

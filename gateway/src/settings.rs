@@ -1,0 +1,164 @@
+//! The gateway's settings: the shared `server` and `redis` blocks plus its own sections.
+//!
+//! Every field is `pub` so tests build settings literally instead of going through files and
+//! environment variables. Semantic checks (allowed algorithms, key sources) happen in
+//! [`crate::auth::Authenticator::new`] at start-up, so a bad value stops the process before it
+//! takes traffic.
+
+use crm_settings::{RedisSettings, ServerSettings};
+use serde::{Deserialize, Deserializer};
+
+/// Everything the gateway is configured with.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// `http_port` is the API port (also `/healthz`, `/readyz`, `/metrics`); `grpc_port` is unused.
+    pub server: ServerSettings,
+    /// Idempotency records, shared by every gateway replica.
+    pub redis: RedisSettings,
+    pub services: ServicesSettings,
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub idempotency: IdempotencySettings,
+    #[serde(default)]
+    pub http: HttpSettings,
+}
+
+impl Settings {
+    /// Loads `config/base.yaml` (compiled in), then the environment file, then `CRM__…` variables.
+    pub fn load() -> Result<Self, crm_settings::SettingsError> {
+        crm_settings::load(include_str!("../config/base.yaml"))
+    }
+}
+
+/// Where the back-end services listen.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServicesSettings {
+    /// The customer service's gRPC endpoint, e.g. `http://127.0.0.1:50051`.
+    pub customer: String,
+}
+
+/// How bearer tokens are verified.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// Required `iss` claim.
+    pub issuer: String,
+    /// Required `aud` claim (one of the token's audiences).
+    pub audience: String,
+    /// Accepted `alg` header values. Only asymmetric algorithms: a symmetric (`HS*`) or `none`
+    /// entry stops start-up, because with a public key anyone could forge HS tokens. Accepts a
+    /// YAML list or a comma-separated string (`CRM__AUTH__ALGORITHMS=RS256,ES256`).
+    #[serde(default = "default_algorithms", deserialize_with = "list_or_csv")]
+    pub algorithms: Vec<String>,
+    /// A PEM public key (RSA, EC P-256/P-384 or Ed25519), valid for any `kid`.
+    #[serde(default)]
+    pub public_key_pem: Option<String>,
+    /// A file holding such a PEM key (a mounted Secret or ConfigMap).
+    #[serde(default)]
+    pub public_key_file: Option<String>,
+    /// An identity provider's JWKS; keys are cached by `kid` and refetched on an unknown `kid`.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    #[serde(default = "default_leeway_secs")]
+    pub leeway_secs: u64,
+}
+
+fn default_algorithms() -> Vec<String> {
+    ["RS256", "ES256", "EdDSA"].map(String::from).to_vec()
+}
+
+fn default_leeway_secs() -> u64 {
+    30
+}
+
+fn list_or_csv<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match ListOrCsv::deserialize(deserializer)? {
+        ListOrCsv::List(list) => list,
+        ListOrCsv::Csv(csv) => csv
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+    })
+}
+
+/// `Idempotency-Key` handling on POST.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdempotencySettings {
+    /// How long a completed response is kept for replay.
+    #[serde(default = "default_idempotency_ttl_secs")]
+    pub ttl_secs: u64,
+}
+
+fn default_idempotency_ttl_secs() -> u64 {
+    86_400
+}
+
+impl Default for IdempotencySettings {
+    fn default() -> Self {
+        Self {
+            ttl_secs: default_idempotency_ttl_secs(),
+        }
+    }
+}
+
+/// Limits on every request.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    /// Largest request body accepted (413 above it).
+    #[serde(default = "default_body_limit_bytes")]
+    pub body_limit_bytes: usize,
+    /// Upper bound for one request, including the calls it makes to services (503 after it).
+    #[serde(default = "default_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+}
+
+fn default_body_limit_bytes() -> usize {
+    1024 * 1024
+}
+
+fn default_request_timeout_secs() -> u64 {
+    30
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: default_body_limit_bytes(),
+            request_timeout_secs: default_request_timeout_secs(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiled_in_defaults_parse() {
+        let settings: Settings =
+            crm_settings::load(include_str!("../config/base.yaml")).expect("base.yaml loads");
+        assert_eq!(settings.auth.algorithms, ["RS256", "ES256", "EdDSA"]);
+        assert_eq!(settings.auth.leeway_secs, 30);
+        assert_eq!(settings.idempotency.ttl_secs, 86_400);
+        assert_eq!(settings.http.body_limit_bytes, 1024 * 1024);
+        assert_eq!(settings.http.request_timeout_secs, 30);
+        assert!(settings.auth.public_key_pem.is_none());
+    }
+
+    #[test]
+    fn algorithms_accept_a_comma_separated_string() {
+        let auth: AuthSettings = serde_json::from_value(serde_json::json!({
+            "issuer": "i", "audience": "a", "algorithms": "RS256, ES256"
+        }))
+        .unwrap();
+        assert_eq!(auth.algorithms, ["RS256", "ES256"]);
+    }
+}

@@ -1,0 +1,155 @@
+//! Building and running the gateway: [`Application::build`] → [`Application::port`] →
+//! [`Application::run_until_stopped`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::middleware::{from_fn, from_fn_with_state};
+use crm_lifecycle::{CancellationToken, Readiness};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::auth::Authenticator;
+use crate::customer::CustomerService;
+use crate::error::Error;
+use crate::idempotency::IdempotencyStore;
+use crate::observability;
+use crate::settings::Settings;
+
+/// What handlers and middleware share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub customers: CustomerService,
+    pub auth: Arc<Authenticator>,
+    pub idempotency: IdempotencyStore,
+    /// `http.body_limit_bytes`, for middleware that buffers bodies itself.
+    pub body_limit: usize,
+}
+
+impl FromRef<AppState> for Arc<Authenticator> {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+/// A bound, configured gateway, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    readiness: Readiness,
+    port: u16,
+    grace: Duration,
+}
+
+impl Application {
+    /// Validates the settings, prepares clients (none connects yet: the gateway starts while
+    /// services and Redis are still coming up) and binds the listener (`http_port: 0` picks a
+    /// free port).
+    pub async fn build(settings: Settings) -> Result<Self, Error> {
+        // Install the recorder before the first request records anything.
+        let _ = crm_lifecycle::metrics_handle();
+        let request_timeout = Duration::from_secs(settings.http.request_timeout_secs.max(1));
+
+        let state = AppState {
+            customers: CustomerService::connect_lazy(&settings.services.customer, request_timeout)?,
+            auth: Arc::new(Authenticator::new(&settings.auth)?),
+            idempotency: IdempotencyStore::new(
+                &settings.redis,
+                Duration::from_secs(settings.idempotency.ttl_secs),
+                request_timeout,
+            )?,
+            body_limit: settings.http.body_limit_bytes,
+        };
+        let readiness = Readiness::default();
+        let router = router(
+            state,
+            readiness.clone(),
+            request_timeout,
+            settings.http.body_limit_bytes,
+        );
+
+        let addr = format!("{}:{}", settings.server.host, settings.server.http_port);
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| Error::Bind { addr, source })?;
+        let port = listener.local_addr().map_err(Error::Serve)?.port();
+        Ok(Self {
+            listener,
+            router,
+            readiness,
+            port,
+            grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+        })
+    }
+
+    /// The port the API listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether the gateway reports ready (for tests and embedding).
+    pub fn readiness(&self) -> Readiness {
+        self.readiness.clone()
+    }
+
+    /// Serves until `stop` is cancelled, then turns not-ready at once, stops accepting
+    /// connections and lets in-flight requests finish, for at most `shutdown_grace_secs`.
+    pub async fn run_until_stopped(self, stop: CancellationToken) -> Result<(), Error> {
+        let Self {
+            listener,
+            router,
+            readiness,
+            port,
+            grace,
+        } = self;
+        let shutdown = {
+            let stop = stop.clone();
+            let readiness = readiness.clone();
+            async move {
+                stop.cancelled().await;
+                readiness.set(false);
+                tracing::info!("shutting down: draining in-flight requests");
+            }
+        };
+        let server = axum::serve(listener, router).with_graceful_shutdown(shutdown);
+        let server = tokio::spawn(async move { server.await });
+        readiness.set(!stop.is_cancelled());
+        tracing::info!(port, "gateway serving");
+
+        stop.cancelled().await;
+        match tokio::time::timeout(grace, server).await {
+            Ok(Ok(result)) => result.map_err(Error::Serve)?,
+            Ok(Err(join)) => return Err(Error::internal(anyhow::anyhow!("server task: {join}"))),
+            Err(_) => tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "shutdown grace period over; dropping remaining connections"
+            ),
+        }
+        tracing::info!("gateway stopped");
+        Ok(())
+    }
+}
+
+/// The whole HTTP surface with its middleware (order documented in the crate docs).
+fn router(state: AppState, readiness: Readiness, timeout: Duration, body_limit: usize) -> Router {
+    let api = crate::routes::api_router(state.clone())
+        .fallback(observability::route_not_found)
+        .method_not_allowed_fallback(observability::method_not_allowed)
+        .with_state(state);
+
+    api.merge(crate::openapi::docs())
+        .merge(crm_lifecycle::health_router(readiness))
+        .layer(
+            // Outermost first.
+            ServiceBuilder::new()
+                .layer(from_fn(observability::sanitize_request_id))
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(from_fn(observability::observe))
+                .layer(from_fn_with_state(timeout, observability::timeout))
+                .layer(DefaultBodyLimit::max(body_limit)),
+        )
+}

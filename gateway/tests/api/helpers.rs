@@ -1,0 +1,392 @@
+//! Spawns the customer service and the gateway in-process against real Postgres (a fresh
+//! database per test), Redis and the Kafka-protocol broker, and talks to the gateway over HTTP
+//! like any client would.
+
+use std::time::Duration;
+
+use crm_gateway::settings::{
+    AuthSettings, HttpSettings, IdempotencySettings, ServicesSettings, Settings,
+};
+use crm_gateway::token::{TokenRequest, mint};
+use crm_lifecycle::CancellationToken;
+use reqwest::{Method, RequestBuilder, Response, header};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+pub const ISSUER: &str = "crm-test";
+pub const AUDIENCE: &str = "crm-api";
+pub const USER: &str = "test-user";
+pub const PRIVATE_KEY: &str = include_str!("../keys/test-only-rsa-private.pem");
+/// Signs "forged" tokens: a valid RSA key the gateway does not trust.
+pub const OTHER_PRIVATE_KEY: &str = include_str!("../keys/test-only-other-rsa-private.pem");
+pub const PUBLIC_KEY_FILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/keys/test-only-rsa-public.pem"
+);
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+static TELEMETRY: std::sync::OnceLock<crm_telemetry::TelemetryGuard> = std::sync::OnceLock::new();
+
+/// Resources that share the same five operations.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Accounts,
+    Contacts,
+}
+
+impl Kind {
+    pub fn path(self) -> &'static str {
+        match self {
+            Kind::Accounts => "/api/v1/accounts",
+            Kind::Contacts => "/api/v1/contacts",
+        }
+    }
+}
+
+pub struct TestApp {
+    /// `http://127.0.0.1:<gateway port>`.
+    pub address: String,
+    pub http: reqwest::Client,
+    /// A valid token for [`USER`].
+    pub token: String,
+    /// The customer service's event topic (unique to this test).
+    pub topic: String,
+    pub brokers: Vec<String>,
+    pub settings: Settings,
+    stop: CancellationToken,
+    gateway: Option<JoinHandle<Result<(), crm_gateway::Error>>>,
+    customer: Option<JoinHandle<Result<(), crm_host::HostError>>>,
+}
+
+/// How a test wants the gateway set up.
+#[derive(Default)]
+pub struct Options {
+    /// Overrides the Redis URL (an unreachable one, for outage tests).
+    pub redis_url: Option<String>,
+    pub body_limit_bytes: Option<usize>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Options::default()).await
+}
+
+pub async fn spawn_with(options: Options) -> TestApp {
+    // One subscriber per process: it makes the spans whose W3C context travels from the gateway
+    // through gRPC into the service's events. The guard must live as long as the process:
+    // dropping it shuts the tracer down, and spans would carry no context any more.
+    TELEMETRY.get_or_init(|| crm_telemetry::init("crm-gateway-tests"));
+
+    let brokers = crm_testkit::kafka_brokers();
+    let topic = crm_testkit::unique("customer-events");
+    let customer_settings = crm_customer::Settings {
+        server: crm_testkit::server_settings(),
+        database: crm_testkit::database_settings(crm_testkit::fresh_db_url().await),
+        redis: crm_testkit::redis_settings(),
+        kafka: crm_testkit::kafka_settings(brokers.clone()),
+        events: crm_customer::settings::EventsSettings {
+            topic: topic.clone(),
+        },
+        cache: crm_customer::settings::CacheSettings { ttl_secs: 60 },
+    };
+    let customer = crm_customer::Application::build(customer_settings)
+        .await
+        .expect("build the customer service");
+    let (grpc_port, customer_http_port) = (customer.grpc_port(), customer.http_port());
+    let stop = CancellationToken::new();
+    let customer = tokio::spawn(customer.run_until_stopped(stop.clone()));
+    crm_testkit::wait_ready(customer_http_port, grpc_port).await;
+
+    let mut redis = crm_testkit::redis_settings();
+    if let Some(url) = options.redis_url {
+        redis.url = url.into();
+    }
+    let settings = Settings {
+        server: crm_testkit::server_settings(),
+        redis,
+        services: ServicesSettings {
+            customer: format!("http://127.0.0.1:{grpc_port}"),
+        },
+        auth: AuthSettings {
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+            algorithms: vec!["RS256".into(), "ES256".into(), "EdDSA".into()],
+            public_key_pem: None,
+            public_key_file: Some(PUBLIC_KEY_FILE.into()),
+            jwks_url: None,
+            leeway_secs: 30,
+        },
+        idempotency: IdempotencySettings { ttl_secs: 600 },
+        http: HttpSettings {
+            body_limit_bytes: options.body_limit_bytes.unwrap_or(1024 * 1024),
+            request_timeout_secs: 30,
+        },
+    };
+    let gateway = crm_gateway::Application::build(settings.clone())
+        .await
+        .expect("build the gateway");
+    let address = format!("http://127.0.0.1:{}", gateway.port());
+    let gateway = tokio::spawn(gateway.run_until_stopped(stop.clone()));
+
+    let app = TestApp {
+        address,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client"),
+        token: token_for(USER),
+        topic,
+        brokers,
+        settings,
+        stop,
+        gateway: Some(gateway),
+        customer: Some(customer),
+    };
+    app.wait_ready().await;
+    app
+}
+
+/// A valid token for `user`, signed with the key the test gateway trusts.
+pub fn token_for(user: &str) -> String {
+    mint(
+        PRIVATE_KEY.as_bytes(),
+        &TokenRequest {
+            user,
+            issuer: ISSUER,
+            audience: AUDIENCE,
+            ttl_secs: 600,
+            kid: Some("test"),
+        },
+    )
+    .expect("mint a token")
+}
+
+/// A token for [`USER`] that expired an hour ago.
+pub fn expired_token() -> String {
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = json!({
+        "sub": crm_gateway::token::user_id_for(USER).to_string(),
+        "iss": ISSUER, "aud": AUDIENCE,
+        "iat": now - 7200, "nbf": now - 7200, "exp": now - 3600,
+    });
+    sign(PRIVATE_KEY, &claims)
+}
+
+/// A well-formed token for [`USER`] signed by a key the gateway does not trust.
+pub fn forged_token() -> String {
+    let claims = crm_gateway::token::TokenRequest {
+        user: USER,
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        ttl_secs: 600,
+        kid: Some("test"),
+    }
+    .claims(jsonwebtoken::get_current_timestamp());
+    sign(OTHER_PRIVATE_KEY, &serde_json::to_value(claims).unwrap())
+}
+
+fn sign(private_pem: &str, claims: &Value) -> String {
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_pem.as_bytes()).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("test".into());
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A request with the test user's token.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(&self.token)
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = self
+                .http
+                .get(self.url("/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "gateway not ready after 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    // --- the five operations, for either resource -------------------------------------------
+
+    pub async fn create(&self, kind: Kind, body: &Value) -> Response {
+        self.request(Method::POST, kind.path())
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn get(&self, kind: Kind, id: &str) -> Response {
+        self.request(Method::GET, &format!("{}/{id}", kind.path()))
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// `query` without the `?`, e.g. `tag=vip&page_size=2`.
+    pub async fn list(&self, kind: Kind, query: &str) -> Response {
+        self.request(Method::GET, &format!("{}?{query}", kind.path()))
+            .send()
+            .await
+            .expect("list")
+    }
+
+    pub async fn patch(
+        &self,
+        kind: Kind,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Response {
+        let mut request = self
+            .request(Method::PATCH, &format!("{}/{id}", kind.path()))
+            .json(body);
+        if let Some(tag) = if_match {
+            request = request.header(header::IF_MATCH, tag);
+        }
+        request.send().await.expect("PATCH")
+    }
+
+    pub async fn delete(&self, kind: Kind, id: &str, if_match: Option<&str>) -> Response {
+        let mut request = self.request(Method::DELETE, &format!("{}/{id}", kind.path()));
+        if let Some(tag) = if_match {
+            request = request.header(header::IF_MATCH, tag);
+        }
+        request.send().await.expect("DELETE")
+    }
+
+    /// Ids of everything a list returns (first page of up to 200).
+    pub async fn ids(&self, kind: Kind, query: &str) -> Vec<String> {
+        let query = if query.is_empty() {
+            "page_size=200".to_string()
+        } else {
+            format!("page_size=200&{query}")
+        };
+        let page = ok_json(self.list(kind, &query).await, 200).await;
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Asserts that no record of `kind` exists: the bad request before this wrote nothing.
+    pub async fn assert_nothing_written(&self, kind: Kind) {
+        assert_eq!(
+            self.ids(kind, "").await,
+            Vec::<String>::new(),
+            "a refused request wrote a {kind:?} record"
+        );
+    }
+
+    /// Creates an account named `name` and returns its JSON.
+    pub async fn create_account(&self, name: &str) -> Value {
+        ok_json(
+            self.create(Kind::Accounts, &json!({ "name": name })).await,
+            201,
+        )
+        .await
+    }
+
+    pub async fn create_contact(&self, account_id: &str, first_name: &str) -> Value {
+        let body = json!({ "account_id": account_id, "first_name": first_name });
+        ok_json(self.create(Kind::Contacts, &body).await, 201).await
+    }
+
+    /// Stops both processes the way SIGTERM does and checks that they drained cleanly.
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        if let Some(gateway) = self.gateway.take() {
+            gateway
+                .await
+                .expect("join the gateway")
+                .expect("gateway stopped cleanly");
+        }
+        if let Some(customer) = self.customer.take() {
+            customer
+                .await
+                .expect("join the service")
+                .expect("service stopped cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn ok_json(response: Response, status: u16) -> Value {
+    let actual = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Asserts an RFC 7807 problem with `status` and returns it.
+pub async fn problem(response: Response, status: u16) -> Value {
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = ok_json(response, status).await;
+    assert_eq!(
+        content_type, PROBLEM_JSON,
+        "problem content type; body: {body}"
+    );
+    assert_eq!(body["status"], status, "{body}");
+    let code = body["code"].as_str().expect("code");
+    assert_eq!(body["type"], format!("urn:crm:problem:{code}"), "{body}");
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    assert!(
+        body["request_id"].is_string(),
+        "problem without request_id: {body}"
+    );
+    body
+}
+
+/// The field of the first violation in a 400 problem.
+pub async fn first_bad_field(response: Response) -> String {
+    let body = problem(response, 400).await;
+    assert_eq!(body["code"], "invalid_argument", "{body}");
+    body["errors"][0]["field"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no errors[]: {body}"))
+        .to_string()
+}
+
+/// The `ETag` header of a response.
+pub fn etag(response: &Response) -> String {
+    response
+        .headers()
+        .get(header::ETAG)
+        .expect("ETag")
+        .to_str()
+        .unwrap()
+        .to_string()
+}

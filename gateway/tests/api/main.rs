@@ -1,0 +1,13 @@
+//! Integration tests of the gateway, against the real customer service and real Postgres,
+//! Redis and Kafka-protocol broker (`./dev test` provides them). One binary, one module per
+//! concern.
+
+mod accounts;
+mod auth;
+mod contacts;
+mod helpers;
+mod idempotency;
+mod openapi;
+mod platform;
+mod trace_context;
+mod validation;
