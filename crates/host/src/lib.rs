@@ -207,3 +207,57 @@ impl Host {
         Ok(())
     }
 }
+
+pub mod basic {
+    //! A service that so far only hosts itself: it creates and migrates its database, serves
+    //! gRPC health and reflection, `/healthz`, `/readyz` and `/metrics`, and drains on SIGTERM.
+    //! Services whose domain has not arrived yet use it, so they deploy and probe like the rest.
+
+    use crm_lifecycle::CancellationToken;
+    use serde::Deserialize;
+    use sqlx::migrate::Migrator;
+
+    use super::{Host, HostError};
+
+    #[derive(Debug, Clone, Deserialize)]
+    pub struct Settings {
+        pub server: crm_settings::ServerSettings,
+        pub database: crm_settings::DatabaseSettings,
+    }
+
+    pub struct Application {
+        host: Host,
+        migrators: &'static [&'static Migrator],
+    }
+
+    impl Application {
+        pub async fn build(
+            name: &'static str,
+            settings: Settings,
+            migrators: &'static [&'static Migrator],
+        ) -> Result<Self, HostError> {
+            let host = Host::bind(name, settings.server, settings.database).await?;
+            Ok(Self { host, migrators })
+        }
+
+        pub fn grpc_port(&self) -> u16 {
+            self.host.grpc_addr().port()
+        }
+
+        pub fn http_port(&self) -> u16 {
+            self.host.http_addr().port()
+        }
+
+        pub async fn run_until_stopped(self, stop: CancellationToken) -> Result<(), HostError> {
+            self.host
+                .run(
+                    tonic::service::Routes::default(),
+                    &[],
+                    self.migrators,
+                    |_| Vec::new(),
+                    stop,
+                )
+                .await
+        }
+    }
+}

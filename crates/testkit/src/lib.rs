@@ -260,3 +260,25 @@ pub async fn assert_platform_tables(url: &str) {
     }
     pool.close().await;
 }
+
+/// Boots a [`crm_host::basic`] service against a fresh database and checks that it migrates,
+/// turns ready and SERVING, and drains cleanly on stop.
+pub async fn check_basic_service<F, Fut>(build: F)
+where
+    F: FnOnce(crm_host::basic::Settings) -> Fut,
+    Fut: std::future::Future<Output = Result<crm_host::basic::Application, crm_host::HostError>>,
+{
+    let db_url = fresh_db_url().await;
+    let settings = crm_host::basic::Settings {
+        server: server_settings(),
+        database: database_settings(db_url.clone()),
+    };
+    let app = build(settings).await.expect("build");
+    let (grpc, http) = (app.grpc_port(), app.http_port());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let handle = tokio::spawn(app.run_until_stopped(stop.clone()));
+    wait_ready(http, grpc).await;
+    assert_platform_tables(&db_url).await;
+    stop.cancel();
+    handle.await.expect("join").expect("clean shutdown");
+}

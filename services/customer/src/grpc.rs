@@ -110,6 +110,15 @@ impl Violations {
         }
     }
 
+    /// A status in a patch: it can change, but not be cleared.
+    fn status_change(&mut self, raw: i32) -> Option<LifecycleStatus> {
+        let parsed = self.status("lifecycle_status", raw);
+        if parsed.is_none() && raw == 0 {
+            self.add("lifecycle_status", "cannot be cleared");
+        }
+        parsed
+    }
+
     fn grade(&mut self, field: &str, raw: i32) -> Option<Grade> {
         match pb::Grade::try_from(raw) {
             Ok(pb::Grade::Unspecified) => None,
@@ -241,13 +250,7 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
                 .owner_id
                 .map(|o| v.uuid("owner_id", &o).unwrap_or_default()),
             tags: r.tags.map(|t| v.tags("tags", &t.values)),
-            lifecycle_status: r.lifecycle_status.and_then(|s| {
-                let parsed = v.status("lifecycle_status", s);
-                if parsed.is_none() && s == 0 {
-                    v.add("lifecycle_status", "cannot be cleared");
-                }
-                parsed
-            }),
+            lifecycle_status: r.lifecycle_status.and_then(|s| v.status_change(s)),
             grade: r.grade.map(|g| v.grade("grade", g)),
         };
         v.into_result()?;
@@ -362,13 +365,7 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
                 .owner_id
                 .map(|o| v.uuid("owner_id", &o).unwrap_or_default()),
             tags: r.tags.map(|t| v.tags("tags", &t.values)),
-            lifecycle_status: r.lifecycle_status.and_then(|s| {
-                let parsed = v.status("lifecycle_status", s);
-                if parsed.is_none() && s == 0 {
-                    v.add("lifecycle_status", "cannot be cleared");
-                }
-                parsed
-            }),
+            lifecycle_status: r.lifecycle_status.and_then(|s| v.status_change(s)),
             grade: r.grade.map(|g| v.grade("grade", g)),
         };
         v.into_result()?;

@@ -2,9 +2,8 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let _telemetry = crm_telemetry::init("crm-notification");
-    let settings = crm_notification::Settings::load()?;
-    let app = crm_notification::Application::build(settings).await?;
+    let _telemetry = crm_telemetry::init(crm_notification::NAME);
+    let app = crm_notification::build(crm_notification::load_settings()?).await?;
     app.run_until_stopped(crm_lifecycle::shutdown_on_signal())
         .await?;
     Ok(())

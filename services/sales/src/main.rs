@@ -2,9 +2,8 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let _telemetry = crm_telemetry::init("crm-sales");
-    let settings = crm_sales::Settings::load()?;
-    let app = crm_sales::Application::build(settings).await?;
+    let _telemetry = crm_telemetry::init(crm_sales::NAME);
+    let app = crm_sales::build(crm_sales::load_settings()?).await?;
     app.run_until_stopped(crm_lifecycle::shutdown_on_signal())
         .await?;
     Ok(())

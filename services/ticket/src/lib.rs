@@ -1,56 +1,22 @@
 //! Ticket service: service tickets, SLA timers, assignment.
 //!
 //! For now the process boots, creates and migrates its own database (the platform's outbox
-//! tables), and serves gRPC health, reflection, `/healthz`, `/readyz` and `/metrics`; its
-//! domain arrives in a later issue and plugs into the same [`Application`].
+//! tables), and serves gRPC health, reflection, `/healthz`, `/readyz` and `/metrics`
+//! ([`crm_host::basic`]); its domain arrives in a later issue.
 
-use crm_host::Host;
-use crm_lifecycle::CancellationToken;
-use serde::Deserialize;
+pub use crm_host::basic::{Application, Settings};
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct Settings {
-    pub server: crm_settings::ServerSettings,
-    pub database: crm_settings::DatabaseSettings,
+/// The process name, used in logs and traces.
+pub const NAME: &str = "crm-ticket";
+
+/// Platform migrations only, until the domain brings its own schema.
+pub static MIGRATORS: &[&sqlx::migrate::Migrator] = &[&crm_events::MIGRATOR];
+
+/// Settings from the compiled-in defaults, the environment file and `CRM__` variables.
+pub fn load_settings() -> Result<Settings, crm_settings::SettingsError> {
+    crm_settings::load(include_str!("../config/base.yaml"))
 }
 
-impl Settings {
-    pub fn load() -> Result<Self, crm_settings::SettingsError> {
-        crm_settings::load(include_str!("../config/base.yaml"))
-    }
-}
-
-pub struct Application {
-    host: Host,
-}
-
-impl Application {
-    pub async fn build(settings: Settings) -> Result<Self, crm_host::HostError> {
-        Ok(Self {
-            host: Host::bind("crm-ticket", settings.server, settings.database).await?,
-        })
-    }
-
-    pub fn grpc_port(&self) -> u16 {
-        self.host.grpc_addr().port()
-    }
-
-    pub fn http_port(&self) -> u16 {
-        self.host.http_addr().port()
-    }
-
-    pub async fn run_until_stopped(
-        self,
-        stop: CancellationToken,
-    ) -> Result<(), crm_host::HostError> {
-        self.host
-            .run(
-                tonic::service::Routes::default(),
-                &[],
-                &[&crm_events::MIGRATOR],
-                |_| Vec::new(),
-                stop,
-            )
-            .await
-    }
+pub async fn build(settings: Settings) -> Result<Application, crm_host::HostError> {
+    Application::build(NAME, settings, MIGRATORS).await
 }

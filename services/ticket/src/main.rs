@@ -2,9 +2,8 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let _telemetry = crm_telemetry::init("crm-ticket");
-    let settings = crm_ticket::Settings::load()?;
-    let app = crm_ticket::Application::build(settings).await?;
+    let _telemetry = crm_telemetry::init(crm_ticket::NAME);
+    let app = crm_ticket::build(crm_ticket::load_settings()?).await?;
     app.run_until_stopped(crm_lifecycle::shutdown_on_signal())
         .await?;
     Ok(())
