@@ -35,11 +35,7 @@ pub struct CustomerService {
 impl CustomerService {
     /// A client for `url` that connects on first use; `timeout` bounds each call.
     pub fn connect_lazy(url: &str, timeout: Duration) -> Result<Self, Error> {
-        let endpoint = Endpoint::from_shared(url.to_string())
-            .map_err(|e| Error::Config(format!("services.customer {url:?}: {e}")))?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(timeout);
-        let channel = endpoint.connect_lazy();
+        let channel = lazy_channel("services.customer", url, timeout)?;
         Ok(Self {
             client: CustomerServiceClient::with_interceptor(channel, TracePropagation),
         })
@@ -49,6 +45,16 @@ impl CustomerService {
     pub fn client(&self) -> Client {
         self.client.clone()
     }
+}
+
+/// A channel to `url` (the value of setting `setting`) that connects on first use; `timeout`
+/// bounds each call. Shared by every service client of the gateway.
+pub fn lazy_channel(setting: &str, url: &str, timeout: Duration) -> Result<Channel, Error> {
+    Ok(Endpoint::from_shared(url.to_string())
+        .map_err(|e| Error::Config(format!("{setting} {url:?}: {e}")))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(timeout)
+        .connect_lazy())
 }
 
 /// A gRPC request made on behalf of `caller` within the current request.

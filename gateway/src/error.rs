@@ -188,6 +188,16 @@ impl IntoResponse for Error {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
+            Error::Api(ApiError {
+                retry_after: Some(after),
+                ..
+            }) => {
+                // Whole seconds, rounded up: retrying early would only be refused again.
+                let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            }
             _ => {}
         }
         response

@@ -35,7 +35,8 @@
 //!
 //! - [`startup`]: [`Application`] (build, port, run until stopped) and the router;
 //! - [`settings`]: typed settings, defaults in `config/base.yaml`;
-//! - [`routes`]: handlers, one module per resource;
+//! - [`routes`]: handlers, one module per resource (and `auth` for sign-in);
+//! - [`customer`], [`permission`]: the gRPC clients of the services;
 //! - [`model`]: the API's JSON types; [`convert`]: them ↔ the generated proto types;
 //! - [`extract`]: strict JSON / query / path / `If-Match` extractors;
 //! - [`auth`]: JWT verification (PEM keys and JWKS) and the [`auth::AuthUser`] extractor;
@@ -54,6 +55,7 @@ pub mod idempotency;
 pub mod model;
 pub mod observability;
 pub mod openapi;
+pub mod permission;
 pub mod routes;
 pub mod settings;
 pub mod startup;

@@ -18,7 +18,8 @@ use crate::model::{
     Account, AccountList, AccountPatch, Contact, ContactList, ContactPatch, Grade, LifecycleStatus,
     NewAccount, NewContact, SortField, SortOrder,
 };
-use crate::routes::{accounts, contacts};
+use crate::routes::auth::{LoginBody, RefreshBody, TokenResponse};
+use crate::routes::{accounts, auth, contacts};
 
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 pub const DOCS_PATH: &str = "/api/v1/docs";
@@ -40,15 +41,18 @@ pub const DOCS_PATH: &str = "/api/v1/docs";
     paths(
         accounts::create, accounts::list, accounts::get, accounts::update, accounts::delete,
         contacts::create, contacts::list, contacts::get, contacts::update, contacts::delete,
+        auth::login, auth::refresh, auth::logout, auth::jwks,
     ),
     components(schemas(
         Problem, ProblemField, Account, NewAccount, AccountPatch, AccountList, Contact, NewContact,
-        ContactPatch, ContactList, LifecycleStatus, Grade, SortField, SortOrder,
+        ContactPatch, ContactList, LifecycleStatus, Grade, SortField, SortOrder, LoginBody,
+        RefreshBody, TokenResponse,
     )),
     modifiers(&Conventions),
     tags(
         (name = "accounts", description = "Companies we sell to."),
         (name = "contacts", description = "People, usually working at an account."),
+        (name = "auth", description = "Signing in and out, and the keys that verify access tokens."),
     )
 )]
 pub struct ApiDoc;
@@ -105,6 +109,11 @@ const ERRORS: &[(&str, u16, &str)] = &[
         "`If-Match` is required (`precondition_required`).",
     ),
     (
+        "TooManyRequests",
+        429,
+        "Too many attempts: wait the `Retry-After` seconds.",
+    ),
+    (
         "InternalError",
         500,
         "An unexpected failure; details are in the logs under the `request_id`.",
@@ -148,6 +157,7 @@ impl Modify for Conventions {
                     string_header("`Bearer realm=\"crm\"`, with `error=\"invalid_token\"` and a description for a bad token"),
                 ),
                 409 => response.header("Retry-After", string_header("Seconds to wait, when a duplicate request is in progress")),
+                429 => response.header("Retry-After", string_header("Seconds to wait before trying again")),
                 _ => response,
             };
             components
@@ -171,11 +181,19 @@ impl Modify for Conventions {
                 if has_id {
                     statuses.push(404);
                 }
-                match method {
-                    "post" => statuses.extend([409, 413, 415, 422]),
-                    "patch" => statuses.extend([409, 412, 413, 415, 428]),
-                    "delete" => statuses.extend([409, 412]),
-                    _ => {}
+                if path.starts_with("/api/v1/auth/") || path.starts_with("/.well-known/") {
+                    // Sign-in routes: no records, no preconditions, no idempotency keys.
+                    if method == "post" {
+                        statuses.extend([413, 415, 429]);
+                    }
+                    statuses.retain(|s| path.starts_with("/api/") || *s >= 500);
+                } else {
+                    match method {
+                        "post" => statuses.extend([409, 413, 415, 422]),
+                        "patch" => statuses.extend([409, 412, 413, 415, 428]),
+                        "delete" => statuses.extend([409, 412]),
+                        _ => {}
+                    }
                 }
                 for status in statuses {
                     let (name, _, _) = ERRORS
@@ -210,6 +228,12 @@ mod tests {
         for (path, item) in paths {
             for (method, op) in item.as_object().unwrap() {
                 operations += 1;
+                if path.starts_with("/api/v1/auth/") || path.starts_with("/.well-known/") {
+                    // How one gets a token: no bearer token required.
+                    assert!(op["security"].is_null(), "{method} {path} demands a token");
+                    assert!(op["responses"]["500"].is_object(), "{method} {path} lacks 500");
+                    continue;
+                }
                 assert!(op["security"].is_array(), "{method} {path} has no security");
                 assert!(
                     op["responses"]["401"].is_object(),
@@ -221,7 +245,10 @@ mod tests {
                 );
             }
         }
-        assert_eq!(operations, 10);
+        assert_eq!(operations, 14);
+        let login = &paths["/api/v1/auth/login"]["post"]["responses"];
+        assert!(login["429"].is_object() && login["401"].is_object());
+        assert!(login["422"].is_null(), "no idempotency keys on sign-in");
         assert!(paths["/api/v1/accounts/{id}"]["patch"]["responses"]["428"].is_object());
         assert!(paths["/api/v1/accounts"]["post"]["responses"]["422"].is_object());
         let problem = &doc["components"]["responses"]["Unauthorized"]["content"][PROBLEM_JSON];

@@ -35,6 +35,10 @@ impl Settings {
 pub struct ServicesSettings {
     /// The customer service's gRPC endpoint, e.g. `http://127.0.0.1:50051`.
     pub customer: String,
+    /// The permission service's gRPC endpoint. Without it the gateway serves no sign-in routes
+    /// (`/api/v1/auth/*`, `/.well-known/jwks.json`) and only verifies tokens.
+    #[serde(default)]
+    pub permission: Option<String>,
 }
 
 /// How bearer tokens are verified.

@@ -23,6 +23,8 @@ use crate::settings::Settings;
 #[derive(Clone)]
 pub struct AppState {
     pub customers: CustomerService,
+    /// Sign-in routes answer 500 (`services.permission` not configured) without it.
+    pub permission: Option<crate::permission::PermissionService>,
     pub auth: Arc<Authenticator>,
     pub idempotency: IdempotencyStore,
     /// `http.body_limit_bytes`, for middleware that buffers bodies itself.
@@ -55,6 +57,12 @@ impl Application {
 
         let state = AppState {
             customers: CustomerService::connect_lazy(&settings.services.customer, request_timeout)?,
+            permission: settings
+                .services
+                .permission
+                .as_deref()
+                .map(|url| crate::permission::PermissionService::connect_lazy(url, request_timeout))
+                .transpose()?,
             auth: Arc::new(Authenticator::new(&settings.auth)?),
             idempotency: IdempotencyStore::new(
                 &settings.redis,
@@ -114,7 +122,11 @@ impl Application {
                 tracing::info!("shutting down: draining in-flight requests");
             }
         };
-        let server = axum::serve(listener, router).with_graceful_shutdown(shutdown);
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown);
         let server = tokio::spawn(async move { server.await });
         readiness.set(!stop.is_cancelled());
         tracing::info!(port, "gateway serving");

@@ -17,6 +17,13 @@ pub mod crm {
             tonic::include_proto!("crm.customer.v1");
         }
     }
+    pub mod permission {
+        pub mod v1 {
+            #![allow(clippy::all, missing_docs)]
+            tonic::include_proto!("crm.permission.v1");
+        }
+    }
 }
 
 pub use crm::customer::v1 as customer;
+pub use crm::permission::v1 as permission;

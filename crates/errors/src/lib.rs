@@ -143,6 +143,9 @@ pub struct ApiError {
     pub code: Code,
     pub message: String,
     pub violations: Vec<FieldViolation>,
+    /// When the client may try again (throttling); `google.rpc.RetryInfo` over gRPC,
+    /// `Retry-After` over HTTP.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -151,7 +154,13 @@ impl ApiError {
             code,
             message: message.into(),
             violations: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, after: std::time::Duration) -> Self {
+        self.retry_after = Some(after);
+        self
     }
 
     /// Invalid input, one violation per bad field.
@@ -164,6 +173,7 @@ impl ApiError {
             code: Code::InvalidArgument,
             message,
             violations,
+            retry_after: None,
         }
     }
 
@@ -206,10 +216,12 @@ impl ApiError {
                     .collect()
             })
             .unwrap_or_default();
+        let retry_after = details.retry_info().and_then(|info| info.retry_delay);
         Self {
             code,
             message: status.message().to_string(),
             violations,
+            retry_after,
         }
     }
 }
@@ -245,6 +257,9 @@ impl From<ApiError> for tonic::Status {
                     .collect::<Vec<_>>(),
             );
         }
+        if let Some(after) = err.retry_after {
+            details.set_retry_info(Some(after));
+        }
         tonic::Status::with_error_details(err.code.grpc(), err.message, details)
     }
 }
@@ -274,6 +289,15 @@ mod tests {
         let back = ApiError::from_status(&tonic::Status::from(err.clone()));
         assert_eq!(back.code, Code::InvalidArgument);
         assert_eq!(back.violations, err.violations);
+    }
+
+    #[test]
+    fn retry_after_survives_a_grpc_round_trip() {
+        let err = ApiError::new(Code::RateLimited, "slow down")
+            .with_retry_after(std::time::Duration::from_secs(7));
+        let back = ApiError::from_status(&tonic::Status::from(err));
+        assert_eq!(back.code, Code::RateLimited);
+        assert_eq!(back.retry_after, Some(std::time::Duration::from_secs(7)));
     }
 
     #[test]

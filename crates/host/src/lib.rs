@@ -48,6 +48,8 @@ pub struct Host {
     http_listener: TcpListener,
     pool: PgPool,
     readiness: Readiness,
+    /// Extra HTTP routes served next to the health endpoints (e.g. a JWKS document).
+    http_routes: axum::Router,
 }
 
 async fn bind(host: &str, port: u16) -> Result<TcpListener, HostError> {
@@ -74,7 +76,13 @@ impl Host {
             http_listener,
             pool,
             readiness: Readiness::default(),
+            http_routes: axum::Router::new(),
         })
+    }
+
+    /// Serves `routes` on the HTTP port too, next to `/healthz`, `/readyz` and `/metrics`.
+    pub fn merge_http(&mut self, routes: axum::Router) {
+        self.http_routes = std::mem::take(&mut self.http_routes).merge(routes);
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -116,6 +124,7 @@ impl Host {
             http_listener,
             pool,
             readiness,
+            http_routes,
         } = self;
         let grace = Duration::from_secs(server.shutdown_grace_secs);
 
@@ -132,7 +141,7 @@ impl Host {
         let http_stop = CancellationToken::new();
         let http = tokio::spawn(crm_lifecycle::serve_http(
             http_listener,
-            crm_lifecycle::health_router(readiness.clone()),
+            crm_lifecycle::health_router(readiness.clone()).merge(http_routes),
             http_stop.clone(),
         ));
 

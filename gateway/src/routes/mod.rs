@@ -1,6 +1,7 @@
 //! The `/api/v1` routes and the response helpers they share.
 
 pub mod accounts;
+pub mod auth;
 pub mod contacts;
 
 use axum::Router;
@@ -45,6 +46,11 @@ pub fn api_router(state: AppState) -> Router<AppState> {
                 .patch(contacts::update)
                 .delete(contacts::delete),
         )
+        // Sign-in: no bearer token, no Idempotency-Key (see `auth`).
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/refresh", post(auth::refresh))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/.well-known/jwks.json", get(auth::jwks))
 }
 
 /// The strong ETag of a version: `"3"`.

@@ -64,6 +64,8 @@ pub struct Options {
     /// Overrides the Redis URL (an unreachable one, for outage tests).
     pub redis_url: Option<String>,
     pub body_limit_bytes: Option<usize>,
+    /// The permission service's gRPC URL, for the sign-in routes.
+    pub permission_url: Option<String>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -105,6 +107,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
         redis,
         services: ServicesSettings {
             customer: format!("http://127.0.0.1:{grpc_port}"),
+            permission: options.permission_url.clone(),
         },
         auth: AuthSettings {
             issuer: ISSUER.into(),

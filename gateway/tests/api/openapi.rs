@@ -42,9 +42,17 @@ async fn the_openapi_document_lists_every_route() {
             assert!(op["responses"]["401"].is_object(), "{method} {path}");
         }
     }
+    for (path, method) in [
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/refresh", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/.well-known/jwks.json", "get"),
+    ] {
+        assert!(paths[path][method].is_object(), "{method} {path} is not documented");
+    }
     assert_eq!(
         paths.len(),
-        4,
+        8,
         "undocumented or unexpected paths: {:?}",
         paths.keys()
     );

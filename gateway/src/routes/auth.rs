@@ -1,0 +1,225 @@
+//! Sign-in: `/api/v1/auth/{login,refresh,logout}` and the JWKS, over the permission service.
+//!
+//! These routes take no bearer token (they are how one gets a token) and no `Idempotency-Key`
+//! (a replayed login would hand out the same refresh token twice, which the permission service
+//! treats as theft). The gateway adds what only it knows — the client's address and user agent —
+//! and otherwise passes the service's answer on: one generic 401 for every failed sign-in, and
+//! 429 with `Retry-After` while a username is locked out.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use crm_proto::permission as pb;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{Error, Result};
+use crate::extract::ApiJson;
+use crate::routes::no_content;
+use crate::startup::AppState;
+
+/// The body of `POST /api/v1/auth/login`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    pub username: String,
+    pub password: String,
+}
+
+/// The body of `POST /api/v1/auth/refresh` and `POST /api/v1/auth/logout`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    pub refresh_token: String,
+}
+
+/// Tokens after a sign-in or a refresh (the shape of an OAuth 2.0 token response).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    /// A JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until `access_token` expires.
+    pub expires_in: i64,
+    /// Single use: exchange it at `/api/v1/auth/refresh` for a new pair. Presenting a used one
+    /// again signs out every session descended from the same sign-in.
+    pub refresh_token: String,
+    pub refresh_expires_in: i64,
+    pub user_id: String,
+}
+
+impl From<pb::TokenPair> for TokenResponse {
+    fn from(t: pb::TokenPair) -> Self {
+        Self {
+            access_token: t.access_token,
+            token_type: t.token_type,
+            expires_in: t.expires_in,
+            refresh_token: t.refresh_token,
+            refresh_expires_in: t.refresh_expires_in,
+            user_id: t.user_id,
+        }
+    }
+}
+
+/// Who is signing in from where, for throttling and the audit trail.
+pub struct ClientInfo {
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
+        // The peer address; behind a proxy, the proxy's. Trusting X-Forwarded-For needs a
+        // configured list of trusted proxies, which comes with the rate limits.
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_default();
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect())
+            .unwrap_or_default();
+        Ok(Self { ip, user_agent })
+    }
+}
+
+fn token_response(pair: pb::TokenPair) -> Response {
+    let mut response = axum::Json(TokenResponse::from(pair)).into_response();
+    // RFC 6749 §5.1: token responses must not be cached.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn permission(state: &AppState) -> Result<&crate::permission::PermissionService> {
+    state
+        .permission
+        .as_ref()
+        .ok_or_else(|| Error::Config("services.permission is not configured".into()))
+}
+
+/// Sign in with a username and password.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "auth",
+    operation_id = "login",
+    request_body(content = LoginBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Signed in.", body = TokenResponse),
+        (status = 401, description = "Wrong username or password, or the user cannot sign in (one answer for all, so usernames cannot be probed)."),
+        (status = 429, description = "Too many failed attempts for this username: wait `Retry-After` seconds."),
+    )
+)]
+pub async fn login(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Response> {
+    let pair = permission(&state)?
+        .auth()
+        .login(crate::permission::request(pb::LoginRequest {
+            username: body.username,
+            password: body.password,
+            client_ip: client.ip,
+            user_agent: client.user_agent,
+        }))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner();
+    Ok(token_response(pair))
+}
+
+/// Exchange a refresh token for a new token pair (the old refresh token is used up).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/refresh",
+    tag = "auth",
+    operation_id = "refresh",
+    request_body(content = RefreshBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A new token pair.", body = TokenResponse),
+        (status = 401, description = "The refresh token is unknown, expired, revoked or was already used (which revokes its whole family)."),
+    )
+)]
+pub async fn refresh(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> Result<Response> {
+    let pair = permission(&state)?
+        .auth()
+        .refresh(crate::permission::request(pb::RefreshRequest {
+            refresh_token: body.refresh_token,
+            client_ip: client.ip,
+            user_agent: client.user_agent,
+        }))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner();
+    Ok(token_response(pair))
+}
+
+/// Sign out: revokes the refresh token and every token descended from the same sign-in.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "auth",
+    operation_id = "logout",
+    request_body(content = RefreshBody, content_type = "application/json"),
+    responses((status = 204, description = "Signed out (also when the token was already revoked)."))
+)]
+pub async fn logout(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> Result<Response> {
+    permission(&state)?
+        .auth()
+        .logout(crate::permission::request(pb::LogoutRequest {
+            refresh_token: body.refresh_token,
+        }))
+        .await
+        .map_err(Error::from_status)?;
+    Ok(no_content())
+}
+
+/// The public keys that verify access tokens (RFC 7517), for systems that check our tokens.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "auth",
+    operation_id = "jwks",
+    responses((status = 200, description = "The JSON Web Key Set.", content_type = "application/json"))
+)]
+pub async fn jwks(State(state): State<AppState>) -> Result<Response> {
+    let jwks = permission(&state)?
+        .auth()
+        .get_jwks(crate::permission::request(pb::GetJwksRequest {}))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner();
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=60"),
+            ),
+        ],
+        jwks.json,
+    )
+        .into_response())
+}
