@@ -231,7 +231,10 @@ mod tests {
                 if path.starts_with("/api/v1/auth/") || path.starts_with("/.well-known/") {
                     // How one gets a token: no bearer token required.
                     assert!(op["security"].is_null(), "{method} {path} demands a token");
-                    assert!(op["responses"]["500"].is_object(), "{method} {path} lacks 500");
+                    assert!(
+                        op["responses"]["500"].is_object(),
+                        "{method} {path} lacks 500"
+                    );
                     continue;
                 }
                 assert!(op["security"].is_array(), "{method} {path} has no security");

@@ -64,8 +64,63 @@ pub struct Options {
     /// Overrides the Redis URL (an unreachable one, for outage tests).
     pub redis_url: Option<String>,
     pub body_limit_bytes: Option<usize>,
-    /// The permission service's gRPC URL, for the sign-in routes.
-    pub permission_url: Option<String>,
+    /// Also start the permission service (with user [`SIGN_IN_USER`]) and verify tokens with
+    /// its JWKS, as deployed, instead of the test key.
+    pub with_permission: bool,
+}
+
+/// The user the permission service is started with, and their password.
+pub const SIGN_IN_USER: &str = "alice";
+pub const SIGN_IN_PASSWORD: &str = "correct horse battery staple";
+
+/// Starts the permission service; returns its gRPC URL and JWKS URL.
+async fn spawn_permission(stop: &CancellationToken) -> (String, String) {
+    use crm_permission::settings as ps;
+    use secrecy::SecretString;
+    let settings = crm_permission::Settings {
+        server: crm_testkit::server_settings(),
+        database: crm_testkit::database_settings(crm_testkit::fresh_db_url().await),
+        kafka: crm_testkit::kafka_settings(crm_testkit::kafka_brokers()),
+        events: ps::EventsSettings {
+            topic: crm_testkit::unique("permission-events"),
+        },
+        auth: ps::AuthSettings {
+            issuer: "crm".into(),
+            audience: AUDIENCE.into(),
+            access_ttl_secs: 900,
+            refresh_ttl_secs: 3600,
+            key_rotation_secs: 30 * 24 * 3600,
+            clock_skew_secs: 60,
+            // Test-only: base64 of 32 bytes 0x07.
+            key_encryption_key: SecretString::from("BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="),
+            lockout: ps::LockoutSettings {
+                max_failures: 3,
+                ..Default::default()
+            },
+            password_hashing: ps::PasswordHashingSettings {
+                memory_kib: 64,
+                iterations: 1,
+                parallelism: 1,
+            },
+        },
+        bootstrap: ps::BootstrapSettings {
+            users: vec![ps::BootstrapUser {
+                username: SIGN_IN_USER.into(),
+                password: SecretString::from(SIGN_IN_PASSWORD),
+                display_name: "Alice".into(),
+            }],
+        },
+    };
+    let app = crm_permission::Application::build(settings)
+        .await
+        .expect("build the permission service");
+    let (grpc, http) = (app.grpc_port(), app.http_port());
+    tokio::spawn(app.run_until_stopped(stop.clone()));
+    crm_testkit::wait_ready(http, grpc).await;
+    (
+        format!("http://127.0.0.1:{grpc}"),
+        format!("http://127.0.0.1:{http}/.well-known/jwks.json"),
+    )
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -98,6 +153,11 @@ pub async fn spawn_with(options: Options) -> TestApp {
     let customer = tokio::spawn(customer.run_until_stopped(stop.clone()));
     crm_testkit::wait_ready(customer_http_port, grpc_port).await;
 
+    let permission = if options.with_permission {
+        Some(spawn_permission(&stop).await)
+    } else {
+        None
+    };
     let mut redis = crm_testkit::redis_settings();
     if let Some(url) = options.redis_url {
         redis.url = url.into();
@@ -107,15 +167,19 @@ pub async fn spawn_with(options: Options) -> TestApp {
         redis,
         services: ServicesSettings {
             customer: format!("http://127.0.0.1:{grpc_port}"),
-            permission: options.permission_url.clone(),
+            permission: permission.as_ref().map(|(grpc, _)| grpc.clone()),
         },
         auth: AuthSettings {
-            issuer: ISSUER.into(),
+            issuer: if permission.is_some() {
+                "crm".into()
+            } else {
+                ISSUER.into()
+            },
             audience: AUDIENCE.into(),
             algorithms: vec!["RS256".into(), "ES256".into(), "EdDSA".into()],
             public_key_pem: None,
-            public_key_file: Some(PUBLIC_KEY_FILE.into()),
-            jwks_url: None,
+            public_key_file: permission.is_none().then(|| PUBLIC_KEY_FILE.into()),
+            jwks_url: permission.as_ref().map(|(_, jwks)| jwks.clone()),
             leeway_secs: 30,
         },
         idempotency: IdempotencySettings { ttl_secs: 600 },

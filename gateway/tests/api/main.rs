@@ -9,5 +9,6 @@ mod helpers;
 mod idempotency;
 mod openapi;
 mod platform;
+mod sign_in;
 mod trace_context;
 mod validation;

@@ -48,7 +48,10 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/auth/logout", "post"),
         ("/.well-known/jwks.json", "get"),
     ] {
-        assert!(paths[path][method].is_object(), "{method} {path} is not documented");
+        assert!(
+            paths[path][method].is_object(),
+            "{method} {path} is not documented"
+        );
     }
     assert_eq!(
         paths.len(),

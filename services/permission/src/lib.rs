@@ -1,22 +1,307 @@
-//! Permission service: users, departments, roles, data scopes, field security, API clients, login/SSO, audit.
+//! The permission service, authentication part: local users, sign-in with username and password,
+//! access and refresh tokens, and the keys that sign them. (Organisations, roles, data scopes and
+//! authorisation decisions come later, next to these.)
 //!
-//! For now the process boots, creates and migrates its own database (the platform's outbox
-//! tables), and serves gRPC health, reflection, `/healthz`, `/readyz` and `/metrics`
-//! ([`crm_host::basic`]); its domain arrives in a later issue.
+//! Serves `crm.permission.v1.AuthService` and `UserService` over gRPC and the JWKS at
+//! `GET /.well-known/jwks.json` on its HTTP port, owns its Postgres database, and publishes
+//! `permission.*` events through the transactional outbox.
+//!
+//! Layout:
+//! - [`settings`]: typed configuration (`config/base.yaml` + environment);
+//! - [`domain`]: users and input validation (no gRPC, no SQL);
+//! - [`password`]: argon2id hashing and constant-work verification;
+//! - [`throttle`]: the sign-in lockout rules, as pure functions;
+//! - [`keys`]: signing keys — generation, encryption at rest, rotation, JWKS;
+//! - [`tokens`]: access-token claims, refresh-token generation and hashing;
+//! - [`store`]: the SQL;
+//! - [`service`]: use cases — transactions, outbox events, session revocation;
+//! - [`grpc`] and [`http`]: the wire edges;
+//! - [`Application`]: start-up and shutdown (`build` → `grpc_port` → `run_until_stopped`).
+//!
+//! # Security decisions
+//!
+//! **No username enumeration.** Unknown user, wrong password, disabled user and user without a
+//! password all answer UNAUTHENTICATED "invalid username or password", after the same work: one
+//! argon2 verification, against a dummy hash when there is no stored one
+//! ([`password::Passwords::verify`]). Audit events do say which it was; they are internal.
+//!
+//! **Throttling is per username string, not per user.** Failed sign-ins are counted under the
+//! normalised username as typed (`login_throttle`), whether or not such a user exists. Keyed by
+//! user id, unknown usernames would have no counter and would never lock — and "locks after five
+//! tries" would then tell an attacker which usernames exist. Keyed by the string, existing and
+//! unknown usernames behave identically, down to the RESOURCE_EXHAUSTED answer and its
+//! `RetryInfo`. While a username is locked its password is not even checked, so a locked
+//! account cannot be brute-forced; attempts are counted before their check under a row lock, so
+//! parallel guesses cannot outrun the limit ([`throttle`]). The lock lasts `base_lock_secs`,
+//! doubling with each further lock up to `max_lock_secs`; a success resets everything. (The
+//! trade-off: anyone can lock a known username for a while. Per-IP limits belong in the gateway.)
+//!
+//! **Refresh tokens are stored as SHA-256 hashes.** A refresh token is a bearer credential for
+//! weeks; a leaked table, backup or log of hashes must not be usable to sign in. The tokens are 256
+//! random bits, so a fast unsalted hash suffices (nothing to brute-force) and lookups stay
+//! indexed. Tokens are single-use and rotated: each refresh marks the token used and issues the
+//! next one in the same *family* (one family per sign-in; its id is the `sid` claim). Presenting
+//! a used or revoked token again means a copy exists somewhere, so the whole family is revoked.
+//! Logout, disabling a user and setting a password revoke families as well.
+//!
+//! **Signing keys rotate on a timeline** ([`keys`]). Access tokens are EdDSA (Ed25519) JWTs with a
+//! `kid`. A key signs for `key_rotation_secs` from its creation; it stays in the JWKS for another
+//! `access_ttl_secs` + `clock_skew_secs` (60 s), so every token it signed verifies until it
+//! expires; then it is retired and its private half deleted. A new key is published the moment it
+//! is made, so verifiers refetch the JWKS when they meet an unknown `kid`. Private keys are stored
+//! encrypted with AES-256-GCM under `auth.key_encryption_key` (with the kid as associated data)
+//! and exist decrypted only in memory. The service refuses to start without a valid
+//! key-encryption key, and refuses the development one when `CRM_ENVIRONMENT=production`.
+//!
+//! Nothing secret is logged: passwords, tokens and keys are `SecretString`s or never leave
+//! their functions, and settings' `Debug` redacts them.
 
-pub use crm_host::basic::{Application, Settings};
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod http;
+pub mod keys;
+pub mod password;
+pub mod service;
+pub mod settings;
+pub mod store;
+pub mod throttle;
+pub mod tokens;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crm_events::outbox::Outbox;
+use crm_events::relay::{Relay, RelayConfig};
+use crm_host::{Host, Task};
+use crm_lifecycle::CancellationToken;
+use crm_proto::permission::auth_service_server::AuthServiceServer;
+use crm_proto::permission::user_service_server::UserServiceServer;
+use secrecy::ExposeSecret;
+
+pub use settings::Settings;
 
 /// The process name, used in logs and traces.
 pub const NAME: &str = "crm-permission";
 
-/// Platform migrations only, until the domain brings its own schema.
-pub static MIGRATORS: &[&sqlx::migrate::Migrator] = &[&crm_events::MIGRATOR];
+/// CloudEvents `source` of this service's events.
+pub const EVENT_SOURCE: &str = "crm/permission";
 
-/// Settings from the compiled-in defaults, the environment file and `CRM__` variables.
-pub fn load_settings() -> Result<Settings, crm_settings::SettingsError> {
-    crm_settings::load(include_str!("../config/base.yaml"))
+/// The development key-encryption key in `config/base.yaml`: base64 of
+/// `crm-dev-only-kek-do-not-use-prod`. Refused in production.
+pub const DEV_KEY_ENCRYPTION_KEY: &str = "Y3JtLWRldi1vbmx5LWtlay1kby1ub3QtdXNlLXByb2Q=";
+
+/// This service's own schema.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Why the service would not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Host(#[from] crm_host::HostError),
+    #[error(transparent)]
+    KeyEncryptionKey(#[from] keys::KekError),
+    #[error(
+        "auth.key_encryption_key is the development key, refused with CRM_ENVIRONMENT=production: \
+         set CRM__AUTH__KEY_ENCRYPTION_KEY to base64 of 32 random bytes"
+    )]
+    DevelopmentKeyInProduction,
+    #[error("invalid auth settings: {0}")]
+    Auth(#[from] error::Error),
 }
 
-pub async fn build(settings: Settings) -> Result<Application, crm_host::HostError> {
-    Application::build(NAME, settings, MIGRATORS).await
+/// Refuses a missing or malformed key-encryption key, and the development one in production.
+pub fn key_encryption_key(
+    settings: &settings::AuthSettings,
+    environment: &str,
+) -> Result<keys::Kek, StartError> {
+    let kek = keys::Kek::parse(&settings.key_encryption_key)?;
+    if environment == "production"
+        && settings.key_encryption_key.expose_secret().trim() == DEV_KEY_ENCRYPTION_KEY
+    {
+        return Err(StartError::DevelopmentKeyInProduction);
+    }
+    Ok(kek)
+}
+
+/// The permission service process, bound and ready to run.
+pub struct Application {
+    host: Host,
+    settings: Settings,
+    outbox: Outbox,
+    auth: service::Auth,
+    users: service::Users,
+    passwords: Arc<password::Passwords>,
+}
+
+impl Application {
+    /// Checks the settings, binds the listeners (port 0 picks free ones) and prepares, without
+    /// connecting to anything: Postgres and Kafka may come up later.
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let environment = std::env::var("CRM_ENVIRONMENT").unwrap_or_else(|_| "local".into());
+        let kek = key_encryption_key(&settings.auth, &environment)?;
+        let passwords = Arc::new(password::Passwords::new(&settings.auth.password_hashing)?);
+        let mut host = Host::bind(NAME, settings.server.clone(), settings.database.clone()).await?;
+        let pool = host.pool().clone();
+        let outbox = Outbox::new(EVENT_SOURCE, &settings.events.topic);
+        let keys = keys::KeyRing::new(
+            pool.clone(),
+            kek,
+            throttle::secs(settings.auth.key_rotation_secs.max(1)),
+            throttle::secs(settings.auth.access_ttl_secs.max(1)),
+            throttle::secs(settings.auth.clock_skew_secs),
+        );
+        host.merge_http(http::router(keys.clone()));
+        let auth = service::Auth::new(
+            pool.clone(),
+            outbox.clone(),
+            keys,
+            passwords.clone(),
+            &settings.auth,
+        );
+        let users = service::Users::new(pool, outbox.clone(), passwords.clone());
+        Ok(Self {
+            host,
+            settings,
+            outbox,
+            auth,
+            users,
+            passwords,
+        })
+    }
+
+    /// The password hasher, for diagnostics and tests (e.g. how many verifications ran).
+    pub fn passwords(&self) -> Arc<password::Passwords> {
+        self.passwords.clone()
+    }
+
+    pub fn grpc_port(&self) -> u16 {
+        self.host.grpc_addr().port()
+    }
+
+    pub fn http_port(&self) -> u16 {
+        self.host.http_addr().port()
+    }
+
+    /// Serves until `stop` is cancelled, then drains (see `crm_host`).
+    pub async fn run_until_stopped(
+        self,
+        stop: CancellationToken,
+    ) -> Result<(), crm_host::HostError> {
+        let Application {
+            host,
+            settings,
+            outbox,
+            auth,
+            users,
+            passwords: _,
+        } = self;
+        let pool = host.pool().clone();
+        let routes =
+            tonic::service::Routes::new(AuthServiceServer::new(grpc::AuthApi::new(auth.clone())))
+                .add_service(UserServiceServer::new(grpc::UserApi::new(users.clone())));
+        let interval = maintenance_interval(settings.auth.key_rotation_secs);
+        let start_tasks = move |tasks_stop: CancellationToken| -> Vec<Task> {
+            let mut tasks: Vec<Task> = vec![Box::pin(maintenance(
+                auth,
+                users,
+                settings.bootstrap.users,
+                interval,
+                tasks_stop.clone(),
+            ))];
+            match Relay::new(pool, &settings.kafka, outbox, RelayConfig::default()) {
+                Ok(relay) => tasks.push(Box::pin(relay.run(tasks_stop))),
+                Err(err) => {
+                    // Only a broken client configuration gets here (not an unreachable broker):
+                    // writes still land in the outbox and go out once the config is fixed.
+                    tracing::error!(error = %err, "outbox relay could not start");
+                }
+            }
+            tasks
+        };
+        host.run(
+            routes,
+            &[crm_proto::FILE_DESCRIPTOR_SET],
+            &[&crm_events::MIGRATOR, &MIGRATOR],
+            start_tasks,
+            stop,
+        )
+        .await
+    }
+}
+
+/// How often maintenance runs: often enough to rotate close to on time with short rotations
+/// (tests), at most once a minute. Signing rotates lazily anyway when its key is too old.
+fn maintenance_interval(key_rotation_secs: u64) -> Duration {
+    Duration::from_secs((key_rotation_secs / 4).clamp(1, 60))
+}
+
+/// The background task: makes sure a signing key exists and creates the bootstrap users right
+/// after the migrations, then rotates and retires keys and purges stale rows periodically.
+async fn maintenance(
+    auth: service::Auth,
+    users: service::Users,
+    bootstrap: Vec<settings::BootstrapUser>,
+    interval: Duration,
+    stop: CancellationToken,
+) {
+    let mut bootstrap_pending = !bootstrap.is_empty();
+    loop {
+        if let Err(err) = auth.keys().maintain().await {
+            tracing::error!(error = %err, "signing key maintenance failed");
+        }
+        if bootstrap_pending {
+            match users.ensure_bootstrap(&bootstrap).await {
+                Ok(()) => bootstrap_pending = false,
+                Err(err) => tracing::error!(error = %err, "bootstrap users failed; will retry"),
+            }
+        }
+        if let Err(err) = auth.purge().await {
+            tracing::warn!(error = %err, "purging stale rows failed");
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    fn auth_with_kek(kek: &str) -> settings::AuthSettings {
+        let yaml = format!("key_encryption_key: \"{kek}\"");
+        config::Config::builder()
+            .add_source(config::File::from_str(&yaml, config::FileFormat::Yaml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap()
+    }
+
+    #[test]
+    fn development_kek_is_refused_in_production_only() {
+        let dev = auth_with_kek(DEV_KEY_ENCRYPTION_KEY);
+        assert!(key_encryption_key(&dev, "local").is_ok());
+        assert!(matches!(
+            key_encryption_key(&dev, "production"),
+            Err(StartError::DevelopmentKeyInProduction)
+        ));
+        let mut other = dev.clone();
+        other.key_encryption_key =
+            SecretString::from("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=");
+        assert!(key_encryption_key(&other, "production").is_ok());
+    }
+
+    #[test]
+    fn maintenance_runs_at_least_every_minute() {
+        assert_eq!(maintenance_interval(2), Duration::from_secs(1));
+        assert_eq!(maintenance_interval(20), Duration::from_secs(5));
+        assert_eq!(
+            maintenance_interval(30 * 24 * 3600),
+            Duration::from_secs(60)
+        );
+    }
 }

@@ -3,7 +3,8 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = crm_telemetry::init(crm_permission::NAME);
-    let app = crm_permission::build(crm_permission::load_settings()?).await?;
+    let settings = crm_permission::Settings::load()?;
+    let app = crm_permission::Application::build(settings).await?;
     app.run_until_stopped(crm_lifecycle::shutdown_on_signal())
         .await?;
     Ok(())

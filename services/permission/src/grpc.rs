@@ -1,0 +1,191 @@
+//! The gRPC edge: `crm.permission.v1.AuthService` and `UserService`. Converts wire types into
+//! validated domain values (all violations of a request reported at once) and domain results
+//! back. Passwords and tokens go straight into `SecretString`s and are never logged.
+
+use crm_proto::permission as pb;
+use secrecy::{ExposeSecret, SecretString};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::domain::{NewUser, User, UserStatus, Violations};
+use crate::service::{Auth, ClientInfo, TokenPair, Users};
+
+type GrpcResult<T> = Result<Response<T>, Status>;
+
+fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+impl From<UserStatus> for pb::UserStatus {
+    fn from(s: UserStatus) -> Self {
+        match s {
+            UserStatus::Active => pb::UserStatus::Active,
+            UserStatus::Disabled => pb::UserStatus::Disabled,
+        }
+    }
+}
+
+impl From<User> for pb::User {
+    fn from(u: User) -> Self {
+        pb::User {
+            id: u.id.to_string(),
+            username: u.username,
+            display_name: u.display_name,
+            email: u.email.unwrap_or_default(),
+            status: pb::UserStatus::from(u.status) as i32,
+            version: u.version,
+            created_at: Some(timestamp(u.created_at)),
+            updated_at: Some(timestamp(u.updated_at)),
+        }
+    }
+}
+
+impl From<TokenPair> for pb::TokenPair {
+    fn from(p: TokenPair) -> Self {
+        pb::TokenPair {
+            access_token: p.access_token,
+            token_type: "Bearer".into(),
+            expires_in: p.expires_in,
+            refresh_token: p.refresh_token.expose_secret().to_string(),
+            refresh_expires_in: p.refresh_expires_in,
+            user_id: p.user_id.to_string(),
+        }
+    }
+}
+
+impl Violations {
+    /// A status to set: UNSPECIFIED and unknown numbers are violations.
+    fn status(&mut self, field: &str, raw: i32) -> UserStatus {
+        match pb::UserStatus::try_from(raw) {
+            Ok(pb::UserStatus::Active) => UserStatus::Active,
+            Ok(pb::UserStatus::Disabled) => UserStatus::Disabled,
+            Ok(pb::UserStatus::Unspecified) | Err(_) => {
+                self.add(field, "must be USER_STATUS_ACTIVE or USER_STATUS_DISABLED");
+                UserStatus::Active
+            }
+        }
+    }
+
+    fn required_secret(&mut self, field: &str, value: String) -> SecretString {
+        if value.is_empty() {
+            self.add(field, "must not be empty");
+        }
+        SecretString::from(value)
+    }
+}
+
+fn parse_id(raw: &str) -> Result<Uuid, Status> {
+    let mut v = Violations::default();
+    let id = v.uuid("id", raw).unwrap_or_default();
+    v.into_result()?;
+    Ok(id)
+}
+
+pub struct AuthApi {
+    auth: Auth,
+}
+
+impl AuthApi {
+    pub fn new(auth: Auth) -> Self {
+        Self { auth }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::auth_service_server::AuthService for AuthApi {
+    async fn login(&self, request: Request<pb::LoginRequest>) -> GrpcResult<pb::TokenPair> {
+        let r = request.into_inner();
+        let client = ClientInfo::new(&r.client_ip, &r.user_agent);
+        // Empty fields are malformed requests, not sign-in attempts: refusing them says nothing
+        // about any user.
+        let mut v = Violations::default();
+        if r.username.trim().is_empty() {
+            v.add("username", "must not be empty");
+        }
+        let password = v.required_secret("password", r.password);
+        v.into_result()?;
+        let pair = self.auth.login(&r.username, password, &client).await?;
+        Ok(Response::new(pair.into()))
+    }
+
+    async fn refresh(&self, request: Request<pb::RefreshRequest>) -> GrpcResult<pb::TokenPair> {
+        let r = request.into_inner();
+        let client = ClientInfo::new(&r.client_ip, &r.user_agent);
+        let mut v = Violations::default();
+        let token = v.required_secret("refresh_token", r.refresh_token);
+        v.into_result()?;
+        Ok(Response::new(
+            self.auth.refresh(token, &client).await?.into(),
+        ))
+    }
+
+    async fn logout(&self, request: Request<pb::LogoutRequest>) -> GrpcResult<pb::LogoutResponse> {
+        let r = request.into_inner();
+        if !r.refresh_token.is_empty() {
+            self.auth
+                .logout(SecretString::from(r.refresh_token))
+                .await?;
+        }
+        Ok(Response::new(pb::LogoutResponse {}))
+    }
+
+    async fn get_jwks(&self, _: Request<pb::GetJwksRequest>) -> GrpcResult<pb::Jwks> {
+        let json = self.auth.keys().jwks().await?;
+        Ok(Response::new(pb::Jwks { json }))
+    }
+}
+
+pub struct UserApi {
+    users: Users,
+}
+
+impl UserApi {
+    pub fn new(users: Users) -> Self {
+        Self { users }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::user_service_server::UserService for UserApi {
+    async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> GrpcResult<pb::User> {
+        let r = request.into_inner();
+        let new = NewUser::parse(&r.username, &r.display_name, &r.email, &r.password)?;
+        Ok(Response::new(self.users.create_user(new).await?.into()))
+    }
+
+    async fn get_user(&self, request: Request<pb::GetUserRequest>) -> GrpcResult<pb::User> {
+        let id = parse_id(&request.get_ref().id)?;
+        Ok(Response::new(self.users.get_user(id).await?.into()))
+    }
+
+    async fn set_user_status(
+        &self,
+        request: Request<pb::SetUserStatusRequest>,
+    ) -> GrpcResult<pb::User> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let id = v.uuid("id", &r.id).unwrap_or_default();
+        let status = v.status("status", r.status);
+        let expected = v.version("expected_version", r.expected_version);
+        v.into_result()?;
+        Ok(Response::new(
+            self.users.set_status(id, status, expected).await?.into(),
+        ))
+    }
+
+    async fn set_password(
+        &self,
+        request: Request<pb::SetPasswordRequest>,
+    ) -> GrpcResult<pb::SetPasswordResponse> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let id = v.uuid("id", &r.id).unwrap_or_default();
+        let password = v.password("password", &r.password);
+        v.into_result()?;
+        self.users.set_password(id, password).await?;
+        Ok(Response::new(pb::SetPasswordResponse {}))
+    }
+}

@@ -1,0 +1,685 @@
+//! The use cases: sign-in, refresh, logout ([`Auth`]) and user administration ([`Users`]).
+//!
+//! Every write is one transaction together with its outbox event; after commit the relay is
+//! woken. Whatever changes a user's credentials or status (disable, password change) revokes the
+//! user's refresh tokens in the same transaction, and token issuing locks the user row
+//! (`FOR SHARE`) and re-checks it, so a session cannot slip past a concurrent disable or
+//! password change.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use crm_errors::{ApiError, Code, FieldViolation};
+use crm_events::outbox::{NewEvent, Outbox};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::{self, NewUser, User, UserStatus};
+use crate::error::{Error, INVALID_CREDENTIALS, INVALID_REFRESH, Result};
+use crate::keys::{KeyRing, Signer};
+use crate::password::{Passwords, Verified};
+use crate::settings::{AuthSettings, BootstrapUser};
+use crate::store;
+use crate::throttle::{Admission, Lockout, secs};
+use crate::tokens::{self, AccessClaims};
+
+/// Postgres keeps microseconds: what a write returns must equal what a later read returns.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Why a session (refresh-token family) ended, as carried by `permission.session.revoked`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeReason {
+    Logout,
+    /// A used or revoked refresh token was presented again: it was stolen, or the client is
+    /// broken; either way nobody in that family can be trusted.
+    Reuse,
+    Disabled,
+    PasswordChanged,
+}
+
+impl RevokeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::Reuse => "reuse",
+            Self::Disabled => "disabled",
+            Self::PasswordChanged => "password_changed",
+        }
+    }
+}
+
+/// Who is asking, as the gateway reports it; bounded before it is stored.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    pub fn new(ip: &str, user_agent: &str) -> Self {
+        let bounded = |s: &str, max| {
+            let s = domain::truncate_chars(s.trim(), max);
+            (!s.is_empty()).then_some(s)
+        };
+        Self {
+            ip: bounded(ip, 64),
+            user_agent: bounded(user_agent, 512),
+        }
+    }
+}
+
+/// What a successful sign-in or refresh returns.
+pub struct TokenPair {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: SecretString,
+    pub refresh_expires_in: i64,
+    pub user_id: Uuid,
+}
+
+async fn enqueue(
+    outbox: &Outbox,
+    tx: &mut PgConnection,
+    event_type: &str,
+    subject: String,
+    data: serde_json::Value,
+) -> Result<()> {
+    outbox
+        .enqueue(
+            tx,
+            NewEvent {
+                event_type: event_type.into(),
+                subject,
+                data,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// Revokes every live refresh token of a user, with one `permission.session.revoked` event when
+/// there were any.
+async fn revoke_user_sessions(
+    outbox: &Outbox,
+    tx: &mut PgConnection,
+    user_id: Uuid,
+    reason: RevokeReason,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let sessions = store::revoke_user(tx, user_id, reason.as_str(), at).await?;
+    if !sessions.is_empty() {
+        session_revoked(outbox, tx, user_id, &sessions, reason).await?;
+    }
+    Ok(())
+}
+
+async fn session_revoked(
+    outbox: &Outbox,
+    tx: &mut PgConnection,
+    user_id: Uuid,
+    sessions: &[Uuid],
+    reason: RevokeReason,
+) -> Result<()> {
+    enqueue(
+        outbox,
+        tx,
+        "permission.session.revoked",
+        user_id.to_string(),
+        serde_json::json!({
+            "user_id": user_id,
+            "session_ids": sessions,
+            "reason": reason.as_str(),
+        }),
+    )
+    .await
+}
+
+/// Token lifetimes and claims, from the settings.
+#[derive(Debug, Clone)]
+struct TokenPolicy {
+    issuer: String,
+    audience: String,
+    access_ttl: chrono::Duration,
+    refresh_ttl: chrono::Duration,
+}
+
+/// Sign-in, refresh, logout, and the key set.
+#[derive(Clone)]
+pub struct Auth {
+    pool: PgPool,
+    outbox: Outbox,
+    keys: KeyRing,
+    passwords: Arc<Passwords>,
+    lockout: Lockout,
+    policy: Arc<TokenPolicy>,
+}
+
+/// Why a sign-in failed, for the audit event only: the client always gets
+/// [`INVALID_CREDENTIALS`].
+#[derive(Debug, Clone, Copy)]
+enum LoginFailure {
+    UnknownUser,
+    WrongPassword,
+    NoPassword,
+    Disabled,
+}
+
+impl LoginFailure {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownUser => "unknown_user",
+            Self::WrongPassword => "wrong_password",
+            Self::NoPassword => "no_password",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+impl Auth {
+    pub fn new(
+        pool: PgPool,
+        outbox: Outbox,
+        keys: KeyRing,
+        passwords: Arc<Passwords>,
+        settings: &AuthSettings,
+    ) -> Self {
+        Self {
+            pool,
+            outbox,
+            keys,
+            passwords,
+            lockout: Lockout::new(&settings.lockout),
+            policy: Arc::new(TokenPolicy {
+                issuer: settings.issuer.clone(),
+                audience: settings.audience.clone(),
+                access_ttl: secs(settings.access_ttl_secs.max(1)),
+                refresh_ttl: secs(settings.refresh_ttl_secs.max(1)),
+            }),
+        }
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// Signs a user in with username and password. Unknown user, wrong password, disabled user
+    /// and user without a password all fail the same way, after the same work; a locked
+    /// username is refused before its password is looked at.
+    #[tracing::instrument(name = "login", skip_all)]
+    pub async fn login(
+        &self,
+        username: &str,
+        password: SecretString,
+        client: &ClientInfo,
+    ) -> Result<TokenPair> {
+        let key = domain::throttle_key(username);
+
+        let mut tx = self.pool.begin().await?;
+        let mut state = store::lock_throttle(&mut tx, &key).await?;
+        let admission = self.lockout.admit(&mut state, now());
+        store::save_throttle(&mut tx, &key, &state).await?;
+        tx.commit().await?;
+        if let Admission::Locked { retry_after } = admission {
+            metrics::counter!("crm_permission_logins_total", "outcome" => "throttled").increment(1);
+            return Err(Error::Throttled { retry_after });
+        }
+
+        let credentials = {
+            let mut conn = self.pool.acquire().await?;
+            store::find_credentials(&mut conn, &key).await?
+        };
+        let stored = credentials.as_ref().and_then(|c| c.password_hash.clone());
+        // Exactly one argon2 verification on every path (the dummy hash without a stored one).
+        let verified = self.passwords.verify_blocking(stored, password).await?;
+        let outcome = match (credentials, verified) {
+            (None, _) => Err((LoginFailure::UnknownUser, None)),
+            (Some(c), Verified::Dummy) => Err((LoginFailure::NoPassword, Some(c.user.id))),
+            (Some(c), Verified::Mismatch) => Err((LoginFailure::WrongPassword, Some(c.user.id))),
+            (Some(c), Verified::Match) if c.user.status != UserStatus::Active => {
+                Err((LoginFailure::Disabled, Some(c.user.id)))
+            }
+            (Some(c), Verified::Match) => Ok(c.user),
+        };
+        match outcome {
+            Ok(user) => {
+                let pair = self.login_succeeded(&key, user, client).await?;
+                metrics::counter!("crm_permission_logins_total", "outcome" => "success")
+                    .increment(1);
+                Ok(pair)
+            }
+            Err((failure, user_id)) => {
+                self.login_failed(&key, username, user_id, failure, client)
+                    .await?;
+                metrics::counter!("crm_permission_logins_total", "outcome" => "failure")
+                    .increment(1);
+                Err(Error::unauthenticated(INVALID_CREDENTIALS))
+            }
+        }
+    }
+
+    async fn login_failed(
+        &self,
+        key: &str,
+        typed: &str,
+        user_id: Option<Uuid>,
+        failure: LoginFailure,
+        client: &ClientInfo,
+    ) -> Result<()> {
+        let now = now();
+        let mut tx = self.pool.begin().await?;
+        let mut state = store::lock_throttle(&mut tx, key).await?;
+        let was_locked = state.locked_until.is_some_and(|u| u > now);
+        self.lockout.failed(&mut state, now);
+        store::save_throttle(&mut tx, key, &state).await?;
+        // The failure that locks the username says so; attempts refused while it is locked make
+        // no events (they are counted in metrics), so an attack cannot flood the outbox.
+        let locked_until = state.locked_until.filter(|u| !was_locked && *u > now);
+        enqueue(
+            &self.outbox,
+            &mut tx,
+            "permission.login.failed",
+            key.to_string(),
+            serde_json::json!({
+                "username": domain::truncate_chars(typed, domain::MAX_LOGGED_USERNAME),
+                "user_id": user_id,
+                "reason": failure.as_str(),
+                "locked_until": locked_until,
+                "client_ip": client.ip,
+                "user_agent": client.user_agent,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        self.outbox.notify_committed();
+        tracing::info!(reason = failure.as_str(), "sign-in failed");
+        Ok(())
+    }
+
+    async fn login_succeeded(
+        &self,
+        key: &str,
+        user: User,
+        client: &ClientInfo,
+    ) -> Result<TokenPair> {
+        let signer = self.keys.signer().await?;
+        let now = now();
+        let mut tx = self.pool.begin().await?;
+        // Disabled or given a new password since the credentials were read: refuse, as the
+        // session would otherwise outlive the change that revoked every other one.
+        let current = store::lock_user_shared(&mut tx, user.id).await?;
+        if current.as_ref().map(|u| (u.version, u.status))
+            != Some((user.version, UserStatus::Active))
+        {
+            return Err(Error::unauthenticated(INVALID_CREDENTIALS));
+        }
+        store::clear_throttle(&mut tx, key).await?;
+        let family_id = Uuid::now_v7();
+        let pair = self
+            .issue(&mut tx, &signer, &user, family_id, client, now)
+            .await?;
+        enqueue(
+            &self.outbox,
+            &mut tx,
+            "permission.login.succeeded",
+            key.to_string(),
+            serde_json::json!({
+                "user_id": user.id,
+                "username": user.username,
+                "session_id": family_id,
+                "client_ip": client.ip,
+                "user_agent": client.user_agent,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        self.outbox.notify_committed();
+        tracing::info!(user_id = %user.id, session_id = %family_id, "signed in");
+        Ok(pair)
+    }
+
+    /// Stores a new refresh token in `family_id` and signs an access token for it.
+    async fn issue(
+        &self,
+        tx: &mut PgConnection,
+        signer: &Signer,
+        user: &User,
+        family_id: Uuid,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair> {
+        let refresh_token = tokens::new_refresh_token()?;
+        let hash = tokens::refresh_token_hash(&refresh_token);
+        store::insert_refresh(
+            tx,
+            &store::NewRefresh {
+                id: Uuid::now_v7(),
+                family_id,
+                user_id: user.id,
+                token_hash: &hash,
+                issued_at: now,
+                expires_at: now + self.policy.refresh_ttl,
+                client_ip: client.ip.as_deref(),
+                user_agent: client.user_agent.as_deref(),
+            },
+        )
+        .await?;
+        let iat = now.timestamp();
+        let claims = AccessClaims {
+            iss: self.policy.issuer.clone(),
+            aud: self.policy.audience.clone(),
+            sub: user.id.to_string(),
+            name: user.username.clone(),
+            iat,
+            nbf: iat,
+            exp: iat + self.policy.access_ttl.num_seconds(),
+            jti: Uuid::now_v7().to_string(),
+            sid: family_id.to_string(),
+        };
+        Ok(TokenPair {
+            access_token: signer.sign(&claims)?,
+            expires_in: self.policy.access_ttl.num_seconds(),
+            refresh_token,
+            refresh_expires_in: self.policy.refresh_ttl.num_seconds(),
+            user_id: user.id,
+        })
+    }
+
+    /// Trades a refresh token for a new pair in the same family. A token presented a second time
+    /// revokes its whole family.
+    #[tracing::instrument(name = "refresh", skip_all)]
+    pub async fn refresh(&self, token: SecretString, client: &ClientInfo) -> Result<TokenPair> {
+        let hash = tokens::refresh_token_hash(&token);
+        let signer = self.keys.signer().await?;
+        let now = now();
+        let mut tx = self.pool.begin().await?;
+        let Some(peek) = store::find_refresh(&mut tx, &hash, false).await? else {
+            return Err(Error::unauthenticated(INVALID_REFRESH));
+        };
+        // Lock order everywhere: the user row, then its tokens (as disabling and password changes
+        // do), so concurrent changes wait for each other instead of deadlocking.
+        let user = store::lock_user_shared(&mut tx, peek.user_id).await?;
+        // Locked now: a second refresh with the same token waits here and then sees it used.
+        let Some(row) = store::find_refresh(&mut tx, &hash, true).await? else {
+            return Err(Error::unauthenticated(INVALID_REFRESH));
+        };
+        if row.used_at.is_some() || row.revoked_at.is_some() {
+            let revoked =
+                store::revoke_family(&mut tx, row.family_id, RevokeReason::Reuse.as_str(), now)
+                    .await?;
+            if revoked > 0 {
+                session_revoked(
+                    &self.outbox,
+                    &mut tx,
+                    row.user_id,
+                    &[row.family_id],
+                    RevokeReason::Reuse,
+                )
+                .await?;
+                tracing::warn!(
+                    user_id = %row.user_id,
+                    session_id = %row.family_id,
+                    "refresh token reused: session revoked"
+                );
+            }
+            tx.commit().await?;
+            self.outbox.notify_committed();
+            return Err(Error::unauthenticated(INVALID_REFRESH));
+        }
+        if row.expires_at <= now {
+            return Err(Error::unauthenticated(INVALID_REFRESH));
+        }
+        let user = match user {
+            Some(user) if user.status == UserStatus::Active => user,
+            _ => return Err(Error::unauthenticated(INVALID_REFRESH)),
+        };
+        store::mark_used(&mut tx, row.id, now).await?;
+        let pair = self
+            .issue(&mut tx, &signer, &user, row.family_id, client, now)
+            .await?;
+        tx.commit().await?;
+        Ok(pair)
+    }
+
+    /// Ends the token's session (its whole family). Unknown or already revoked tokens are fine.
+    #[tracing::instrument(name = "logout", skip_all)]
+    pub async fn logout(&self, token: SecretString) -> Result<()> {
+        let hash = tokens::refresh_token_hash(&token);
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = store::find_refresh(&mut tx, &hash, false).await? else {
+            return Ok(());
+        };
+        // User row first, as everywhere (see `refresh`).
+        store::lock_user_shared(&mut tx, row.user_id).await?;
+        let now = now();
+        if store::revoke_family(&mut tx, row.family_id, RevokeReason::Logout.as_str(), now).await?
+            > 0
+        {
+            session_revoked(
+                &self.outbox,
+                &mut tx,
+                row.user_id,
+                &[row.family_id],
+                RevokeReason::Logout,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.outbox.notify_committed();
+        Ok(())
+    }
+
+    /// Deletes what can no longer matter: counters of long-quiet usernames and refresh tokens
+    /// expired for a day.
+    pub async fn purge(&self) -> Result<()> {
+        let now = now();
+        let mut conn = self.pool.acquire().await?;
+        let throttles = store::purge_throttle(&mut conn, now - self.lockout.forget_after()).await?;
+        let tokens = store::purge_refresh(&mut conn, now - chrono::Duration::days(1)).await?;
+        if throttles + tokens > 0 {
+            tracing::debug!(throttles, tokens, "purged");
+        }
+        Ok(())
+    }
+}
+
+/// User administration.
+#[derive(Clone)]
+pub struct Users {
+    pool: PgPool,
+    outbox: Outbox,
+    passwords: Arc<Passwords>,
+}
+
+fn check_version(expected: i64, actual: i64) -> Result<()> {
+    if expected != actual {
+        return Err(ApiError::new(
+            Code::VersionConflict,
+            format!("the record is at version {actual}, not {expected}: reload it and retry"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+impl Users {
+    pub fn new(pool: PgPool, outbox: Outbox, passwords: Arc<Passwords>) -> Self {
+        Self {
+            pool,
+            outbox,
+            passwords,
+        }
+    }
+
+    #[tracing::instrument(name = "create user", skip_all)]
+    pub async fn create_user(&self, new: NewUser) -> Result<User> {
+        let has_password = new.has_password();
+        // Hashing is slow: done before the transaction, so no lock waits on it.
+        let hash = match new.password {
+            Some(password) => Some(self.passwords.hash_blocking(password).await?),
+            None => None,
+        };
+        let now = now();
+        let user = User {
+            id: Uuid::now_v7(),
+            username: new.username,
+            display_name: new.display_name,
+            email: new.email,
+            status: UserStatus::Active,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.pool.begin().await?;
+        match store::insert_user(&mut tx, &user, hash.as_deref()).await {
+            Err(err) if store::is_unique_violation(&err, store::USERNAME_CONSTRAINT) => {
+                let mut api = ApiError::new(Code::AlreadyExists, "the username is taken");
+                api.violations
+                    .push(FieldViolation::new("username", "is taken"));
+                return Err(api.into());
+            }
+            other => other?,
+        }
+        enqueue(
+            &self.outbox,
+            &mut tx,
+            "permission.user.created",
+            user.id.to_string(),
+            serde_json::json!({ "user": user, "has_password": has_password }),
+        )
+        .await?;
+        tx.commit().await?;
+        self.outbox.notify_committed();
+        Ok(user)
+    }
+
+    pub async fn get_user(&self, id: Uuid) -> Result<User> {
+        let mut conn = self.pool.acquire().await?;
+        store::get_user(&mut conn, id, false)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user").into())
+    }
+
+    /// Enables or disables a user. Disabling revokes every refresh token of the user at once;
+    /// access tokens already out expire within their (short) lifetime.
+    #[tracing::instrument(name = "set user status", skip_all)]
+    pub async fn set_status(
+        &self,
+        id: Uuid,
+        status: UserStatus,
+        expected_version: i64,
+    ) -> Result<User> {
+        let mut tx = self.pool.begin().await?;
+        let mut user = store::get_user(&mut tx, id, true)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        check_version(expected_version, user.version)?;
+        if user.status == status {
+            // Nothing changes: no new version, no event.
+            tx.rollback().await?;
+            return Ok(user);
+        }
+        let old = user.status;
+        user.status = status;
+        user.version += 1;
+        user.updated_at = now();
+        store::update_status(&mut tx, &user).await?;
+        if status == UserStatus::Disabled {
+            revoke_user_sessions(
+                &self.outbox,
+                &mut tx,
+                user.id,
+                RevokeReason::Disabled,
+                user.updated_at,
+            )
+            .await?;
+        }
+        enqueue(
+            &self.outbox,
+            &mut tx,
+            "permission.user.status_changed",
+            user.id.to_string(),
+            serde_json::json!({
+                "user_id": user.id,
+                "old_status": old,
+                "new_status": status,
+                "version": user.version,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        self.outbox.notify_committed();
+        Ok(user)
+    }
+
+    /// Sets a new password and revokes every refresh token of the user.
+    #[tracing::instrument(name = "set password", skip_all)]
+    pub async fn set_password(&self, id: Uuid, password: SecretString) -> Result<()> {
+        let hash = self.passwords.hash_blocking(password).await?;
+        let mut tx = self.pool.begin().await?;
+        let mut user = store::get_user(&mut tx, id, true)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        user.version += 1;
+        user.updated_at = now();
+        store::update_password(&mut tx, &user, &hash).await?;
+        revoke_user_sessions(
+            &self.outbox,
+            &mut tx,
+            user.id,
+            RevokeReason::PasswordChanged,
+            user.updated_at,
+        )
+        .await?;
+        enqueue(
+            &self.outbox,
+            &mut tx,
+            "permission.user.password_changed",
+            user.id.to_string(),
+            serde_json::json!({ "user_id": user.id, "version": user.version }),
+        )
+        .await?;
+        tx.commit().await?;
+        self.outbox.notify_committed();
+        Ok(())
+    }
+
+    /// Creates the configured bootstrap users that do not exist yet. A bad entry is logged (by
+    /// field, never by value) and skipped; it does not stop the service.
+    pub async fn ensure_bootstrap(&self, users: &[BootstrapUser]) -> Result<()> {
+        for entry in users {
+            let new = match NewUser::parse(
+                &entry.username,
+                &entry.display_name,
+                "",
+                entry.password.expose_secret(),
+            ) {
+                Ok(new) => new,
+                Err(err) => {
+                    let fields: Vec<_> = err.violations.iter().map(|v| &v.field).collect();
+                    tracing::error!(?fields, "bootstrap user is invalid; skipped");
+                    continue;
+                }
+            };
+            let exists = {
+                let mut conn = self.pool.acquire().await?;
+                store::find_credentials(&mut conn, &new.username)
+                    .await?
+                    .is_some()
+            };
+            if exists {
+                continue;
+            }
+            let username = new.username.clone();
+            match self.create_user(new).await {
+                Ok(user) => tracing::info!(%username, user_id = %user.id, "bootstrap user created"),
+                // Another replica created it first.
+                Err(Error::Api(api)) if api.code == Code::AlreadyExists => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,285 @@
+//! The permission service's settings: the shared blocks plus its own.
+//!
+//! Secrets (`auth.key_encryption_key`, bootstrap passwords, the database URL) are
+//! [`SecretString`]s, so `Debug` output and logs never show them.
+
+use std::collections::BTreeMap;
+
+use crm_settings::{DatabaseSettings, KafkaSettings, ServerSettings};
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub kafka: KafkaSettings,
+    pub events: EventsSettings,
+    pub auth: AuthSettings,
+    /// Users created at start when missing (development and demos only).
+    #[serde(default)]
+    pub bootstrap: BootstrapSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventsSettings {
+    /// Where this service's domain events are published.
+    pub topic: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// `iss` of every access token; verifiers must expect exactly this.
+    #[serde(default = "default_issuer")]
+    pub issuer: String,
+    /// `aud` of every access token (the API the tokens are for).
+    #[serde(default = "default_audience")]
+    pub audience: String,
+    /// Access-token lifetime. Short, because an access token cannot be revoked before it expires.
+    #[serde(default = "default_access_ttl_secs")]
+    pub access_ttl_secs: u64,
+    /// Refresh-token lifetime; each refresh starts a new one (a session ends after this much
+    /// inactivity, or at logout, reuse, disabling or a password change).
+    #[serde(default = "default_refresh_ttl_secs")]
+    pub refresh_ttl_secs: u64,
+    /// How long one signing key signs before the next one takes over.
+    #[serde(default = "default_key_rotation_secs")]
+    pub key_rotation_secs: u64,
+    /// Clock difference tolerated between this service and token verifiers: a retired key stays
+    /// published this much longer. Verifiers' leeway must not exceed it.
+    #[serde(default = "default_clock_skew_secs")]
+    pub clock_skew_secs: u64,
+    /// Base64 of 32 random bytes: the AES-256-GCM key that encrypts the private signing keys in
+    /// the database. Required; the process refuses to start without a valid one.
+    #[serde(default = "empty_secret")]
+    pub key_encryption_key: SecretString,
+    #[serde(default)]
+    pub lockout: LockoutSettings,
+    #[serde(default)]
+    pub password_hashing: PasswordHashingSettings,
+}
+
+fn default_issuer() -> String {
+    "crm".into()
+}
+
+fn default_audience() -> String {
+    "crm-api".into()
+}
+
+fn default_access_ttl_secs() -> u64 {
+    900
+}
+
+fn default_refresh_ttl_secs() -> u64 {
+    30 * 24 * 3600
+}
+
+fn default_key_rotation_secs() -> u64 {
+    30 * 24 * 3600
+}
+
+fn default_clock_skew_secs() -> u64 {
+    60
+}
+
+fn empty_secret() -> SecretString {
+    SecretString::from("")
+}
+
+/// Throttling of failed sign-ins, per normalised username string.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LockoutSettings {
+    /// Failures in a row that lock the username.
+    #[serde(default = "default_max_failures")]
+    pub max_failures: u32,
+    /// Length of the first lock; each further lock doubles it.
+    #[serde(default = "default_base_lock_secs")]
+    pub base_lock_secs: u64,
+    /// Upper bound of a lock.
+    #[serde(default = "default_max_lock_secs")]
+    pub max_lock_secs: u64,
+    /// A username with no failure for this long starts from scratch (its row is deleted).
+    #[serde(default = "default_forget_after_secs")]
+    pub forget_after_secs: u64,
+}
+
+fn default_max_failures() -> u32 {
+    5
+}
+
+fn default_base_lock_secs() -> u64 {
+    30
+}
+
+fn default_max_lock_secs() -> u64 {
+    3600
+}
+
+fn default_forget_after_secs() -> u64 {
+    24 * 3600
+}
+
+impl Default for LockoutSettings {
+    fn default() -> Self {
+        Self {
+            max_failures: default_max_failures(),
+            base_lock_secs: default_base_lock_secs(),
+            max_lock_secs: default_max_lock_secs(),
+            forget_after_secs: default_forget_after_secs(),
+        }
+    }
+}
+
+/// Argon2id cost of new password hashes. The defaults are the argon2 crate's (19 MiB, 2 passes,
+/// 1 lane, the OWASP minimum); tests lower them because unoptimised builds are slow. Existing
+/// hashes keep the parameters they were made with (they are in the PHC string).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PasswordHashingSettings {
+    #[serde(default = "default_memory_kib")]
+    pub memory_kib: u32,
+    #[serde(default = "default_iterations")]
+    pub iterations: u32,
+    #[serde(default = "default_parallelism")]
+    pub parallelism: u32,
+}
+
+fn default_memory_kib() -> u32 {
+    argon2::Params::DEFAULT_M_COST
+}
+
+fn default_iterations() -> u32 {
+    argon2::Params::DEFAULT_T_COST
+}
+
+fn default_parallelism() -> u32 {
+    argon2::Params::DEFAULT_P_COST
+}
+
+impl Default for PasswordHashingSettings {
+    fn default() -> Self {
+        Self {
+            memory_kib: default_memory_kib(),
+            iterations: default_iterations(),
+            parallelism: default_parallelism(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BootstrapSettings {
+    /// From YAML a list; from environment variables `CRM__BOOTSTRAP__USERS__0__USERNAME`, … (the
+    /// `config` crate turns those into a map keyed by index, accepted here too).
+    #[serde(default, deserialize_with = "list_or_indexed_map")]
+    pub users: Vec<BootstrapUser>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BootstrapUser {
+    pub username: String,
+    pub password: SecretString,
+    #[serde(default)]
+    pub display_name: String,
+}
+
+fn list_or_indexed_map<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrMap<T> {
+        List(Vec<T>),
+        Map(BTreeMap<String, T>),
+    }
+    match ListOrMap::<T>::deserialize(deserializer)? {
+        ListOrMap::List(list) => Ok(list),
+        ListOrMap::Map(map) => {
+            let mut indexed = Vec::with_capacity(map.len());
+            for (key, value) in map {
+                let index: usize = key.parse().map_err(|_| {
+                    serde::de::Error::custom(format!("expected a list index, got {key:?}"))
+                })?;
+                indexed.push((index, value));
+            }
+            indexed.sort_by_key(|(index, _)| *index);
+            Ok(indexed.into_iter().map(|(_, value)| value).collect())
+        }
+    }
+}
+
+impl Settings {
+    pub fn load() -> Result<Self, crm_settings::SettingsError> {
+        crm_settings::load(include_str!("../config/base.yaml"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YAML: &str = r#"
+server: { host: 127.0.0.1 }
+database: { url: "postgres://u:dbpass@localhost/db" }
+kafka: { brokers: ["localhost:9092"] }
+events: { topic: t }
+auth: { key_encryption_key: "c2VjcmV0LWtleS1lbmNyeXB0aW9uLWtleS0zMmJ5dGU=" }
+bootstrap:
+  users:
+    - { username: admin, password: "bootstrap-secret-1", display_name: Admin }
+"#;
+
+    fn parse(yaml: &str) -> Settings {
+        config::Config::builder()
+            .add_source(config::File::from_str(yaml, config::FileFormat::Yaml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap()
+    }
+
+    #[test]
+    fn defaults_and_no_secrets_in_debug() {
+        let s = parse(YAML);
+        assert_eq!(s.auth.issuer, "crm");
+        assert_eq!(s.auth.audience, "crm-api");
+        assert_eq!(s.auth.access_ttl_secs, 900);
+        assert_eq!(s.auth.refresh_ttl_secs, 2_592_000);
+        assert_eq!(s.auth.key_rotation_secs, 2_592_000);
+        assert_eq!(s.auth.clock_skew_secs, 60);
+        assert_eq!(s.auth.lockout.max_failures, 5);
+        assert_eq!(s.auth.lockout.base_lock_secs, 30);
+        assert_eq!(s.auth.lockout.max_lock_secs, 3600);
+        assert_eq!(s.bootstrap.users.len(), 1);
+        let debug = format!("{s:?}");
+        for secret in ["c2VjcmV0", "bootstrap-secret-1", "dbpass"] {
+            assert!(!debug.contains(secret), "{secret} leaked into Debug");
+        }
+    }
+
+    #[test]
+    fn bootstrap_users_from_an_indexed_map() {
+        // What `CRM__BOOTSTRAP__USERS__1__USERNAME=…` style variables turn into.
+        let s = parse(
+            r#"
+server: { host: 127.0.0.1 }
+database: { url: "postgres://localhost/db" }
+kafka: { brokers: ["localhost:9092"] }
+events: { topic: t }
+auth: {}
+bootstrap:
+  users:
+    "1": { username: second, password: "p2" }
+    "0": { username: first, password: "p1", display_name: First }
+"#,
+        );
+        let names: Vec<_> = s
+            .bootstrap
+            .users
+            .iter()
+            .map(|u| u.username.as_str())
+            .collect();
+        assert_eq!(names, ["first", "second"]);
+    }
+}
