@@ -69,6 +69,21 @@ end
 return 0
 "#;
 
+/// A Redis connection that connects on first use (the gateway starts without Redis) and the
+/// bound on each command. Clones share one multiplexed connection.
+pub fn lazy_redis(redis: &RedisSettings) -> Result<(ConnectionManager, Duration), Error> {
+    let client =
+        redis::Client::open(redis.url()).map_err(|e| Error::Config(format!("redis.url: {e}")))?;
+    let timeout = Duration::from_millis(redis.timeout_ms.max(1));
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1);
+    let conn = ConnectionManager::new_lazy_with_config(client, config)
+        .map_err(|e| Error::Config(format!("redis: {e}")))?;
+    Ok((conn, timeout))
+}
+
 /// What is stored under a key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -110,15 +125,7 @@ impl IdempotencyStore {
         ttl: Duration,
         request_timeout: Duration,
     ) -> Result<Self, Error> {
-        let client = redis::Client::open(redis.url())
-            .map_err(|e| Error::Config(format!("redis.url: {e}")))?;
-        let timeout = Duration::from_millis(redis.timeout_ms.max(1));
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1);
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| Error::Config(format!("redis: {e}")))?;
+        let (conn, timeout) = lazy_redis(redis)?;
         Ok(Self {
             conn,
             prefix: redis.key_prefix.clone(),

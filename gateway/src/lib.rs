@@ -20,14 +20,15 @@
 //!    body for any bare error;
 //! 5. [`observability::timeout`]: `http.request_timeout_secs` for the whole request (503);
 //! 6. `DefaultBodyLimit`: `http.body_limit_bytes`, enforced wherever a body is read (413);
-//! 7. routing (`/api/v1/...`, docs, `/healthz` `/readyz` `/metrics`; unknown path → 404 problem,
+//! 7. [`rate_limit::rate_limit`] (on `/api/v1` and the JWKS): the caller's quota, 429 past it;
+//! 8. routing (`/api/v1/...`, docs, `/healthz` `/readyz` `/metrics`; unknown path → 404 problem,
 //!    wrong method → 405 problem);
-//! 8. on POST only, [`idempotency::idempotency`]: authenticates, buffers the body and replays or
+//! 9. on POST only, [`idempotency::idempotency`]: authenticates, buffers the body and replays or
 //!    records the outcome in Redis;
-//! 9. the handler's extractors: [`auth::AuthUser`] (401), [`extract::IdPath`],
-//!    [`extract::IfMatch`] (428 / 400), [`extract::ApiQuery`] / [`extract::ApiJson`] (415 / 400
-//!    with field paths);
-//! 10. the handler: converts ([`convert`]) and calls the service through [`customer`], with
+//! 10. the handler's extractors: [`auth::AuthUser`] (401), [`extract::IdPath`],
+//!     [`extract::IfMatch`] (428 / 400), [`extract::ApiQuery`] / [`extract::ApiJson`] (415 / 400
+//!     with field paths);
+//! 11. the handler: converts ([`convert`]) and calls the service through [`customer`], with
 //!     the trace context, `x-crm-user-id` and `x-request-id` in the metadata; a gRPC error
 //!     becomes a problem through `crm_errors::ApiError::from_status`.
 //!
@@ -41,6 +42,7 @@
 //! - [`extract`]: strict JSON / query / path / `If-Match` extractors;
 //! - [`auth`]: JWT verification (PEM keys and JWKS) and the [`auth::AuthUser`] extractor;
 //! - [`idempotency`]: the `Idempotency-Key` middleware and its Redis store;
+//! - [`rate_limit`]: per-user / per-address quotas in Redis (GCRA), 429 and RateLimit headers;
 //! - [`observability`]: request span, request id, metrics, timeout, problem fallback;
 //! - [`error`]: the one [`Error`] type and its RFC 7807 rendering;
 //! - [`openapi`]: the OpenAPI 3.1 document and the docs UI;
@@ -56,6 +58,7 @@ pub mod model;
 pub mod observability;
 pub mod openapi;
 pub mod permission;
+pub mod rate_limit;
 pub mod routes;
 pub mod settings;
 pub mod startup;

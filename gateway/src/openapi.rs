@@ -111,7 +111,7 @@ const ERRORS: &[(&str, u16, &str)] = &[
     (
         "TooManyRequests",
         429,
-        "Too many attempts: wait the `Retry-After` seconds.",
+        "Over the caller's request quota, or too many failed sign-ins for a username: wait the `Retry-After` seconds. Every response carries `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy`.",
     ),
     (
         "InternalError",
@@ -177,14 +177,15 @@ impl Modify for Conventions {
                 let Some(operation) = operation.as_mut() else {
                     continue;
                 };
-                let mut statuses = vec![400, 401, 500, 503];
+                // 429: every route spends the caller's quota (see `rate_limit`).
+                let mut statuses = vec![400, 401, 429, 500, 503];
                 if has_id {
                     statuses.push(404);
                 }
                 if path.starts_with("/api/v1/auth/") || path.starts_with("/.well-known/") {
                     // Sign-in routes: no records, no preconditions, no idempotency keys.
                     if method == "post" {
-                        statuses.extend([413, 415, 429]);
+                        statuses.extend([413, 415]);
                     }
                     statuses.retain(|s| path.starts_with("/api/") || *s >= 500);
                 } else {

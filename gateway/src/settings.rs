@@ -21,6 +21,8 @@ pub struct Settings {
     pub idempotency: IdempotencySettings,
     #[serde(default)]
     pub http: HttpSettings,
+    #[serde(default)]
+    pub rate_limit: RateLimitSettings,
 }
 
 impl Settings {
@@ -109,6 +111,49 @@ impl Default for IdempotencySettings {
     fn default() -> Self {
         Self {
             ttl_secs: default_idempotency_ttl_secs(),
+        }
+    }
+}
+
+/// Request quotas, counted in Redis so every gateway replica enforces the same budget.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    /// Off: no quotas and no RateLimit headers.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Requests per `window_secs` for one authenticated user (bursts up to the whole budget).
+    #[serde(default = "default_user_limit")]
+    pub per_user: u32,
+    /// Requests per `window_secs` for one client address without a valid token (sign-in).
+    #[serde(default = "default_anonymous_limit")]
+    pub per_anonymous_ip: u32,
+    #[serde(default = "default_window_secs")]
+    pub window_secs: u64,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_user_limit() -> u32 {
+    1200
+}
+
+fn default_anonymous_limit() -> u32 {
+    120
+}
+
+fn default_window_secs() -> u64 {
+    60
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_user: default_user_limit(),
+            per_anonymous_ip: default_anonymous_limit(),
+            window_secs: default_window_secs(),
         }
     }
 }

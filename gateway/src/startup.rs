@@ -27,6 +27,7 @@ pub struct AppState {
     pub permission: Option<crate::permission::PermissionService>,
     pub auth: Arc<Authenticator>,
     pub idempotency: IdempotencyStore,
+    pub rate_limiter: crate::rate_limit::RateLimiter,
     /// `http.body_limit_bytes`, for middleware that buffers bodies itself.
     pub body_limit: usize,
 }
@@ -69,6 +70,15 @@ impl Application {
                 Duration::from_secs(settings.idempotency.ttl_secs),
                 request_timeout,
             )?,
+            rate_limiter: {
+                let (conn, timeout) = crate::idempotency::lazy_redis(&settings.redis)?;
+                crate::rate_limit::RateLimiter::new(
+                    conn,
+                    &settings.redis.key_prefix,
+                    settings.rate_limit.clone(),
+                    timeout,
+                )
+            },
             body_limit: settings.http.body_limit_bytes,
         };
         let readiness = Readiness::default();

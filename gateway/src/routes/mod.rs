@@ -51,6 +51,7 @@ pub fn api_router(state: AppState) -> Router<AppState> {
         .route("/api/v1/auth/refresh", post(auth::refresh))
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/.well-known/jwks.json", get(auth::jwks))
+        .layer(from_fn_with_state(state, crate::rate_limit::rate_limit))
 }
 
 /// The strong ETag of a version: `"3"`.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crm_gateway::settings::{
-    AuthSettings, HttpSettings, IdempotencySettings, ServicesSettings, Settings,
+    AuthSettings, HttpSettings, IdempotencySettings, RateLimitSettings, ServicesSettings, Settings,
 };
 use crm_gateway::token::{TokenRequest, mint};
 use crm_lifecycle::CancellationToken;
@@ -67,6 +67,8 @@ pub struct Options {
     /// Also start the permission service (with user [`SIGN_IN_USER`]) and verify tokens with
     /// its JWKS, as deployed, instead of the test key.
     pub with_permission: bool,
+    /// Quotas; the default ones are far above what any test sends.
+    pub rate_limit: Option<RateLimitSettings>,
 }
 
 /// The user the permission service is started with, and their password.
@@ -187,6 +189,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
             body_limit_bytes: options.body_limit_bytes.unwrap_or(1024 * 1024),
             request_timeout_secs: 30,
         },
+        rate_limit: options.rate_limit.unwrap_or_default(),
     };
     let gateway = crm_gateway::Application::build(settings.clone())
         .await
@@ -210,6 +213,21 @@ pub async fn spawn_with(options: Options) -> TestApp {
     };
     app.wait_ready().await;
     app
+}
+
+impl TestApp {
+    /// Starts another gateway replica with the same settings (same Redis, same services) and
+    /// returns its address; it stops with this app.
+    pub async fn second_replica(&self) -> String {
+        let mut settings = self.settings.clone();
+        settings.server.http_port = 0;
+        let gateway = crm_gateway::Application::build(settings)
+            .await
+            .expect("build replica");
+        let address = format!("http://127.0.0.1:{}", gateway.port());
+        tokio::spawn(gateway.run_until_stopped(self.stop.clone()));
+        address
+    }
 }
 
 /// A valid token for `user`, signed with the key the test gateway trusts.

@@ -9,6 +9,7 @@ mod helpers;
 mod idempotency;
 mod openapi;
 mod platform;
+mod rate_limit;
 mod sign_in;
 mod trace_context;
 mod validation;
