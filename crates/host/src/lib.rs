@@ -6,8 +6,9 @@
 //! 1. serves `/healthz`, `/readyz`, `/metrics` at once (not ready yet);
 //! 2. serves gRPC, with health reporting NOT_SERVING;
 //! 3. creates/migrates the database, retrying until Postgres is there;
-//! 4. starts the background tasks (outbox relay, consumers) and turns ready;
-//! 5. on `stop` (SIGTERM): turns not-ready at once, lets in-flight calls finish, stops the
+//! 4. runs the service's warm-up, if any ([`Host::warm_up`]);
+//! 5. starts the background tasks (outbox relay, consumers) and turns ready;
+//! 6. on `stop` (SIGTERM): turns not-ready at once, lets in-flight calls finish, stops the
 //!    background tasks, and returns — bounded by the shutdown grace period.
 
 use std::future::Future;
@@ -50,6 +51,8 @@ pub struct Host {
     readiness: Readiness,
     /// Extra HTTP routes served next to the health endpoints (e.g. a JWKS document).
     http_routes: axum::Router,
+    /// Work that must be done before the process may report ready (after migrations).
+    warm_up: Option<Task>,
 }
 
 async fn bind(host: &str, port: u16) -> Result<TcpListener, HostError> {
@@ -77,7 +80,15 @@ impl Host {
             pool,
             readiness: Readiness::default(),
             http_routes: axum::Router::new(),
+            warm_up: None,
         })
+    }
+
+    /// Runs `work` after the migrations and before readiness turns true (for example creating
+    /// the first signing key, without which the service cannot answer). It should retry on its
+    /// own until it succeeds; shutdown interrupts it.
+    pub fn warm_up(&mut self, work: impl Future<Output = ()> + Send + 'static) {
+        self.warm_up = Some(Box::pin(work));
     }
 
     /// Serves `routes` on the HTTP port too, next to `/healthz`, `/readyz` and `/metrics`.
@@ -125,6 +136,7 @@ impl Host {
             pool,
             readiness,
             http_routes,
+            warm_up,
         } = self;
         let grace = Duration::from_secs(server.shutdown_grace_secs);
 
@@ -165,6 +177,12 @@ impl Host {
         match crm_db::migrate_until_done(&pool, &database, migrators, &stop).await {
             Ok(()) => {
                 tracing::info!(service = name, "database migrated");
+                if let Some(work) = warm_up {
+                    tokio::select! {
+                        _ = work => {}
+                        _ = stop.cancelled() => {}
+                    }
+                }
                 tasks = start_tasks(tasks_stop.clone())
                     .into_iter()
                     .map(tokio::spawn)
