@@ -38,6 +38,7 @@
 //! - [`settings`]: typed settings, defaults in `config/base.yaml`;
 //! - [`routes`]: handlers, one module per resource (and `auth` for sign-in);
 //! - [`customer`], [`permission`]: the gRPC clients of the services;
+//! - [`principals`]: whether a token's user is still active (refreshed by permission events);
 //! - [`model`]: the API's JSON types; [`convert`]: them ↔ the generated proto types;
 //! - [`extract`]: strict JSON / query / path / `If-Match` extractors;
 //! - [`auth`]: JWT verification (PEM keys and JWKS) and the [`auth::AuthUser`] extractor;
@@ -58,6 +59,7 @@ pub mod model;
 pub mod observability;
 pub mod openapi;
 pub mod permission;
+pub mod principals;
 pub mod rate_limit;
 pub mod routes;
 pub mod settings;

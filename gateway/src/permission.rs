@@ -17,14 +17,21 @@ pub type AuthClient = AuthServiceClient<InterceptedService<Channel, TracePropaga
 #[derive(Clone)]
 pub struct PermissionService {
     auth: AuthClient,
+    channel: Channel,
 }
 
 impl PermissionService {
     pub fn connect_lazy(url: &str, timeout: Duration) -> Result<Self, Error> {
         let channel = crate::customer::lazy_channel("services.permission", url, timeout)?;
         Ok(Self {
-            auth: AuthServiceClient::with_interceptor(channel, TracePropagation),
+            auth: AuthServiceClient::with_interceptor(channel.clone(), TracePropagation),
+            channel,
         })
+    }
+
+    /// The shared channel, for the other clients of this service.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     pub fn auth(&self) -> AuthClient {

@@ -23,6 +23,40 @@ pub struct Settings {
     pub http: HttpSettings,
     #[serde(default)]
     pub rate_limit: RateLimitSettings,
+    /// The broker, to follow the permission service's events (a disabled user is refused within
+    /// a second on every replica). Without it, user status is refreshed by TTL only.
+    #[serde(default)]
+    pub kafka: Option<crm_settings::KafkaSettings>,
+    #[serde(default)]
+    pub principals: PrincipalsSettings,
+}
+
+/// How the gateway learns whether a token's user may still act (see `principals`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PrincipalsSettings {
+    /// The permission service's event topic.
+    #[serde(default = "default_permission_topic")]
+    pub permission_topic: String,
+    /// How long a user's status is trusted without an event saying it changed.
+    #[serde(default = "default_status_ttl_secs")]
+    pub status_ttl_secs: u64,
+}
+
+fn default_permission_topic() -> String {
+    "crm.permission.events".into()
+}
+
+fn default_status_ttl_secs() -> u64 {
+    60
+}
+
+impl Default for PrincipalsSettings {
+    fn default() -> Self {
+        Self {
+            permission_topic: default_permission_topic(),
+            status_ttl_secs: default_status_ttl_secs(),
+        }
+    }
 }
 
 impl Settings {

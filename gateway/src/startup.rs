@@ -45,6 +45,12 @@ pub struct Application {
     readiness: Readiness,
     port: u16,
     grace: Duration,
+    /// The permission-events follower, started with the server.
+    listener_task: Option<(
+        crate::principals::Principals,
+        crm_settings::KafkaSettings,
+        String,
+    )>,
 }
 
 impl Application {
@@ -56,15 +62,35 @@ impl Application {
         let _ = crm_lifecycle::metrics_handle();
         let request_timeout = Duration::from_secs(settings.http.request_timeout_secs.max(1));
 
+        let permission = settings
+            .services
+            .permission
+            .as_deref()
+            .map(|url| crate::permission::PermissionService::connect_lazy(url, request_timeout))
+            .transpose()?;
+        let principals = permission.as_ref().map(|p| {
+            crate::principals::Principals::new(
+                p.channel(),
+                Duration::from_secs(settings.principals.status_ttl_secs),
+            )
+        });
+        let mut authenticator = Authenticator::new(&settings.auth)?;
+        if let Some(principals) = &principals {
+            authenticator = authenticator.with_principals(principals.clone());
+        }
+        // Followed from run_until_stopped: (what, broker, topic).
+        let follower = match (&principals, &settings.kafka) {
+            (Some(p), Some(kafka)) => Some((
+                p.clone(),
+                kafka.clone(),
+                settings.principals.permission_topic.clone(),
+            )),
+            _ => None,
+        };
         let state = AppState {
             customers: CustomerService::connect_lazy(&settings.services.customer, request_timeout)?,
-            permission: settings
-                .services
-                .permission
-                .as_deref()
-                .map(|url| crate::permission::PermissionService::connect_lazy(url, request_timeout))
-                .transpose()?,
-            auth: Arc::new(Authenticator::new(&settings.auth)?),
+            permission,
+            auth: Arc::new(authenticator),
             idempotency: IdempotencyStore::new(
                 &settings.redis,
                 Duration::from_secs(settings.idempotency.ttl_secs),
@@ -100,6 +126,7 @@ impl Application {
             readiness,
             port,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+            listener_task: follower,
         })
     }
 
@@ -122,7 +149,11 @@ impl Application {
             readiness,
             port,
             grace,
+            listener_task,
         } = self;
+        let follower = listener_task.map(|(principals, kafka, topic)| {
+            tokio::spawn(principals.listen(kafka, topic, stop.clone()))
+        });
         let shutdown = {
             let stop = stop.clone();
             let readiness = readiness.clone();
@@ -149,6 +180,9 @@ impl Application {
                 grace_secs = grace.as_secs(),
                 "shutdown grace period over; dropping remaining connections"
             ),
+        }
+        if let Some(follower) = follower {
+            let _ = follower.await;
         }
         tracing::info!("gateway stopped");
         Ok(())

@@ -62,6 +62,8 @@ pub struct Authenticator {
     /// From `public_key_pem` / `public_key_file`: valid for any `kid`.
     static_keys: Vec<VerifyingKey>,
     jwks: Option<keys::Jwks>,
+    /// Whether a token's user is still active (when the permission service is configured).
+    principals: Option<crate::principals::Principals>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -214,6 +216,7 @@ impl Authenticator {
             algorithms,
             static_keys,
             jwks,
+            principals: None,
         })
     }
 
@@ -312,6 +315,22 @@ impl Authenticator {
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<AuthUser, AuthError> {
         self.verify(Self::bearer(headers)?).await
     }
+
+    /// Also refuse valid tokens of users that are disabled or gone.
+    pub fn with_principals(mut self, principals: crate::principals::Principals) -> Self {
+        self.principals = Some(principals);
+        self
+    }
+
+    /// `Ok` when the user may act; 401 for a disabled or unknown user.
+    pub async fn check_active(&self, user: &AuthUser) -> Result<(), Error> {
+        match &self.principals {
+            Some(principals) if !principals.is_active(user.user_id).await? => Err(
+                Error::unauthenticated("the user is disabled or no longer exists"),
+            ),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Parses `auth.algorithms`, refusing anything symmetric or unknown.
@@ -349,6 +368,7 @@ where
         }
         let authenticator = Arc::<Authenticator>::from_ref(state);
         let user = authenticator.authenticate(&parts.headers).await?;
+        authenticator.check_active(&user).await?;
         tracing::Span::current().record("user_id", tracing::field::display(user.user_id));
         parts.extensions.insert(user.clone());
         Ok(user)

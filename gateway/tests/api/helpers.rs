@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use crm_gateway::settings::{
-    AuthSettings, HttpSettings, IdempotencySettings, RateLimitSettings, ServicesSettings, Settings,
+    AuthSettings, HttpSettings, IdempotencySettings, PrincipalsSettings, RateLimitSettings,
+    ServicesSettings, Settings,
 };
 use crm_gateway::token::{TokenRequest, mint};
 use crm_lifecycle::CancellationToken;
@@ -53,6 +54,8 @@ pub struct TestApp {
     pub topic: String,
     pub brokers: Vec<String>,
     pub settings: Settings,
+    /// Set when started `with_permission`.
+    pub permission: Option<PermissionEndpoints>,
     stop: CancellationToken,
     gateway: Option<JoinHandle<Result<(), crm_gateway::Error>>>,
     customer: Option<JoinHandle<Result<(), crm_host::HostError>>>,
@@ -75,8 +78,16 @@ pub struct Options {
 pub const SIGN_IN_USER: &str = "alice";
 pub const SIGN_IN_PASSWORD: &str = "correct horse battery staple";
 
-/// Starts the permission service; returns its gRPC URL and JWKS URL.
-async fn spawn_permission(stop: &CancellationToken) -> (String, String) {
+/// The permission service of a test: where it listens and where it publishes.
+pub struct PermissionEndpoints {
+    pub grpc: String,
+    pub jwks: String,
+    pub topic: String,
+}
+
+/// Starts the permission service.
+async fn spawn_permission(stop: &CancellationToken) -> PermissionEndpoints {
+    let topic = crm_testkit::unique("permission-events");
     use crm_permission::settings as ps;
     use secrecy::SecretString;
     let settings = crm_permission::Settings {
@@ -84,7 +95,7 @@ async fn spawn_permission(stop: &CancellationToken) -> (String, String) {
         database: crm_testkit::database_settings(crm_testkit::fresh_db_url().await),
         kafka: crm_testkit::kafka_settings(crm_testkit::kafka_brokers()),
         events: ps::EventsSettings {
-            topic: crm_testkit::unique("permission-events"),
+            topic: topic.clone(),
         },
         auth: ps::AuthSettings {
             issuer: "crm".into(),
@@ -119,10 +130,11 @@ async fn spawn_permission(stop: &CancellationToken) -> (String, String) {
     let (grpc, http) = (app.grpc_port(), app.http_port());
     tokio::spawn(app.run_until_stopped(stop.clone()));
     crm_testkit::wait_ready(http, grpc).await;
-    (
-        format!("http://127.0.0.1:{grpc}"),
-        format!("http://127.0.0.1:{http}/.well-known/jwks.json"),
-    )
+    PermissionEndpoints {
+        grpc: format!("http://127.0.0.1:{grpc}"),
+        jwks: format!("http://127.0.0.1:{http}/.well-known/jwks.json"),
+        topic,
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -169,7 +181,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
         redis,
         services: ServicesSettings {
             customer: format!("http://127.0.0.1:{grpc_port}"),
-            permission: permission.as_ref().map(|(grpc, _)| grpc.clone()),
+            permission: permission.as_ref().map(|p| p.grpc.clone()),
         },
         auth: AuthSettings {
             issuer: if permission.is_some() {
@@ -181,7 +193,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
             algorithms: vec!["RS256".into(), "ES256".into(), "EdDSA".into()],
             public_key_pem: None,
             public_key_file: permission.is_none().then(|| PUBLIC_KEY_FILE.into()),
-            jwks_url: permission.as_ref().map(|(_, jwks)| jwks.clone()),
+            jwks_url: permission.as_ref().map(|p| p.jwks.clone()),
             leeway_secs: 30,
         },
         idempotency: IdempotencySettings { ttl_secs: 600 },
@@ -190,6 +202,16 @@ pub async fn spawn_with(options: Options) -> TestApp {
             request_timeout_secs: 30,
         },
         rate_limit: options.rate_limit.unwrap_or_default(),
+        kafka: permission
+            .as_ref()
+            .map(|_| crm_testkit::kafka_settings(brokers.clone())),
+        principals: PrincipalsSettings {
+            permission_topic: permission
+                .as_ref()
+                .map(|p| p.topic.clone())
+                .unwrap_or_default(),
+            status_ttl_secs: 60,
+        },
     };
     let gateway = crm_gateway::Application::build(settings.clone())
         .await
@@ -207,6 +229,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
         topic,
         brokers,
         settings,
+        permission,
         stop,
         gateway: Some(gateway),
         customer: Some(customer),

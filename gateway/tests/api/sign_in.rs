@@ -181,3 +181,71 @@ async fn sign_in_bad_input_is_a_400_with_the_field() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// Disabling a user shuts out their still-valid access token on every gateway replica, driven by
+/// the permission service's event (not by the status cache's TTL, which is 60 s here).
+#[tokio::test]
+async fn a_disabled_users_token_is_refused_by_every_replica() {
+    use crm_proto::permission as pb;
+    let app = signed_in_app().await;
+    let replica = app.second_replica().await;
+    let tokens: Value = login(&app, SIGN_IN_PASSWORD).await.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let get = |base: String| {
+        let http = app.http.clone();
+        let access = access.clone();
+        async move {
+            http.get(format!("{base}/api/v1/accounts"))
+                .bearer_auth(access)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // Both replicas know the user as active (and have cached it).
+    assert_eq!(get(app.address.clone()).await, StatusCode::OK);
+    assert_eq!(get(replica.clone()).await, StatusCode::OK);
+    // The replicas' event consumers join their groups in the background: give them a moment,
+    // as a deployment would have had.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+
+    let permission = app.permission.as_ref().unwrap();
+    let mut users = pb::user_service_client::UserServiceClient::connect(permission.grpc.clone())
+        .await
+        .unwrap();
+    let id = tokens["user_id"].as_str().unwrap().to_string();
+    let user = users
+        .get_user(pb::GetUserRequest { id: id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    let disabled_at = std::time::Instant::now();
+    users
+        .set_user_status(pb::SetUserStatusRequest {
+            id,
+            status: pb::UserStatus::Disabled as i32,
+            expected_version: user.version,
+        })
+        .await
+        .unwrap();
+
+    for base in [app.address.clone(), replica] {
+        let deadline = disabled_at + std::time::Duration::from_secs(15);
+        loop {
+            if get(base.clone()).await == StatusCode::UNAUTHORIZED {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{base} still accepts the disabled user's token"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    // Recorded, not asserted tightly: timing on a shared 2-core machine is not a test oracle.
+    println!(
+        "both replicas refused the disabled user after {:?}",
+        disabled_at.elapsed()
+    );
+}
