@@ -121,7 +121,10 @@ async fn spawn_permission(stop: &CancellationToken) -> PermissionEndpoints {
                 username: SIGN_IN_USER.into(),
                 password: SecretString::from(SIGN_IN_PASSWORD),
                 display_name: "Alice".into(),
+                roles: vec![],
+                department: None,
             }],
+            demo_org: false,
         },
     };
     let app = crm_permission::Application::build(settings)

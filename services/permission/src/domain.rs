@@ -113,6 +113,18 @@ impl Violations {
         Some(value.to_string())
     }
 
+    /// A required text field, trimmed.
+    pub fn required(&mut self, field: &str, value: &str, max: usize) -> String {
+        match self.text(field, value, max) {
+            Some(v) if v.is_empty() => {
+                self.add(field, "must not be empty");
+                v
+            }
+            Some(v) => v,
+            None => String::new(),
+        }
+    }
+
     /// An optional text field: empty means absent.
     pub fn optional(&mut self, field: &str, value: &str, max: usize) -> Option<String> {
         self.text(field, value, max).filter(|v| !v.is_empty())
@@ -169,6 +181,15 @@ impl Violations {
                 self.add(field, "must be a UUID");
                 None
             }
+        }
+    }
+
+    /// An optional reference: empty means none, anything else must be a UUID.
+    pub fn optional_uuid(&mut self, field: &str, value: &str) -> Option<Uuid> {
+        if value.trim().is_empty() {
+            None
+        } else {
+            self.uuid(field, value)
         }
     }
 

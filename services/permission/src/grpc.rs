@@ -12,7 +12,7 @@ use crate::service::{Auth, ClientInfo, TokenPair, Users};
 
 type GrpcResult<T> = Result<Response<T>, Status>;
 
-fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+pub(crate) fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.timestamp(),
         nanos: t.timestamp_subsec_nanos() as i32,

@@ -1,14 +1,16 @@
-//! The permission service, authentication part: local users, sign-in with username and password,
-//! access and refresh tokens, and the keys that sign them. (Organisations, roles, data scopes and
-//! authorisation decisions come later, next to these.)
+//! The permission service: authentication — local users, sign-in with username and password,
+//! access and refresh tokens, and the keys that sign them — and authorisation — departments,
+//! managers, roles with grants, data scopes and field rules, and the decisions made from them
+//! ([`authz`], which documents the model).
 //!
-//! Serves `crm.permission.v1.AuthService` and `UserService` over gRPC and the JWKS at
-//! `GET /.well-known/jwks.json` on its HTTP port, owns its Postgres database, and publishes
-//! `permission.*` events through the transactional outbox.
+//! Serves `crm.permission.v1.AuthService`, `UserService`, `OrgService` and `AccessService` over
+//! gRPC and the JWKS at `GET /.well-known/jwks.json` on its HTTP port, owns its Postgres
+//! database, and publishes `permission.*` events through the transactional outbox.
 //!
 //! Layout:
 //! - [`settings`]: typed configuration (`config/base.yaml` + environment);
 //! - [`domain`]: users and input validation (no gRPC, no SQL);
+//! - [`authz`]: the organisation and decisions (its own model, store, service, gRPC edge, seed);
 //! - [`password`]: argon2id hashing and constant-work verification;
 //! - [`throttle`]: the sign-in lockout rules, as pure functions;
 //! - [`keys`]: signing keys — generation, encryption at rest, rotation, JWKS;
@@ -56,6 +58,7 @@
 //! Nothing secret is logged: passwords, tokens and keys are `SecretString`s or never leave
 //! their functions, and settings' `Debug` redacts them.
 
+pub mod authz;
 pub mod domain;
 pub mod error;
 pub mod grpc;
@@ -75,7 +78,9 @@ use crm_events::outbox::Outbox;
 use crm_events::relay::{Relay, RelayConfig};
 use crm_host::{Host, Task};
 use crm_lifecycle::CancellationToken;
+use crm_proto::permission::access_service_server::AccessServiceServer;
 use crm_proto::permission::auth_service_server::AuthServiceServer;
+use crm_proto::permission::org_service_server::OrgServiceServer;
 use crm_proto::permission::user_service_server::UserServiceServer;
 use secrecy::ExposeSecret;
 
@@ -131,6 +136,8 @@ pub struct Application {
     outbox: Outbox,
     auth: service::Auth,
     users: service::Users,
+    org: authz::service::Org,
+    access: authz::service::Access,
     passwords: Arc<password::Passwords>,
 }
 
@@ -159,13 +166,17 @@ impl Application {
             passwords.clone(),
             &settings.auth,
         );
-        let users = service::Users::new(pool, outbox.clone(), passwords.clone());
+        let users = service::Users::new(pool.clone(), outbox.clone(), passwords.clone());
+        let org = authz::service::Org::new(pool.clone(), outbox.clone());
+        let access = authz::service::Access::new(pool);
         Ok(Self {
             host,
             settings,
             outbox,
             auth,
             users,
+            org,
+            access,
             passwords,
         })
     }
@@ -194,21 +205,31 @@ impl Application {
             outbox,
             auth,
             users,
+            org,
+            access,
             passwords: _,
         } = self;
+        let mut host = host;
         let pool = host.pool().clone();
+        // Without a signing key the service cannot sign anyone in, and bootstrap users must exist
+        // before anyone tries: both happen before readiness turns true.
+        host.warm_up(warm_up(
+            auth.clone(),
+            users.clone(),
+            org.clone(),
+            settings.bootstrap.clone(),
+        ));
         let routes =
             tonic::service::Routes::new(AuthServiceServer::new(grpc::AuthApi::new(auth.clone())))
-                .add_service(UserServiceServer::new(grpc::UserApi::new(users.clone())));
+                .add_service(UserServiceServer::new(grpc::UserApi::new(users.clone())))
+                .add_service(OrgServiceServer::new(authz::grpc::OrgApi::new(org.clone())))
+                .add_service(AccessServiceServer::new(authz::grpc::AccessApi::new(
+                    access,
+                )));
         let interval = maintenance_interval(settings.auth.key_rotation_secs);
         let start_tasks = move |tasks_stop: CancellationToken| -> Vec<Task> {
-            let mut tasks: Vec<Task> = vec![Box::pin(maintenance(
-                auth,
-                users,
-                settings.bootstrap.users,
-                interval,
-                tasks_stop.clone(),
-            ))];
+            let mut tasks: Vec<Task> =
+                vec![Box::pin(maintenance(auth, interval, tasks_stop.clone()))];
             match Relay::new(pool, &settings.kafka, outbox, RelayConfig::default()) {
                 Ok(relay) => tasks.push(Box::pin(relay.run(tasks_stop))),
                 Err(err) => {
@@ -236,32 +257,60 @@ fn maintenance_interval(key_rotation_secs: u64) -> Duration {
     Duration::from_secs((key_rotation_secs / 4).clamp(1, 60))
 }
 
-/// The background task: makes sure a signing key exists and creates the bootstrap users right
-/// after the migrations, then rotates and retires keys and purges stale rows periodically.
-async fn maintenance(
+/// Start-up work, retried until it is done: a signing key, the demo organisation and the
+/// bootstrap users (see `settings::BootstrapSettings`).
+async fn warm_up(
     auth: service::Auth,
     users: service::Users,
-    bootstrap: Vec<settings::BootstrapUser>,
-    interval: Duration,
-    stop: CancellationToken,
+    org: authz::service::Org,
+    bootstrap: settings::BootstrapSettings,
 ) {
-    let mut bootstrap_pending = !bootstrap.is_empty();
+    let mut delay = Duration::from_millis(200);
     loop {
-        if let Err(err) = auth.keys().maintain().await {
-            tracing::error!(error = %err, "signing key maintenance failed");
-        }
-        if bootstrap_pending {
-            match users.ensure_bootstrap(&bootstrap).await {
-                Ok(()) => bootstrap_pending = false,
-                Err(err) => tracing::error!(error = %err, "bootstrap users failed; will retry"),
+        let attempt = async {
+            auth.keys()
+                .maintain()
+                .await
+                .map_err(|e| format!("signing keys: {e}"))?;
+            if bootstrap.demo_org {
+                authz::seed::seed_demo_org(&org)
+                    .await
+                    .map_err(|e| format!("demo organisation: {e}"))?;
+            }
+            if !bootstrap.users.is_empty() {
+                users
+                    .ensure_bootstrap(&bootstrap.users)
+                    .await
+                    .map_err(|e| format!("bootstrap users: {e}"))?;
+                authz::seed::ensure_bootstrap_org(&org, &bootstrap.users)
+                    .await
+                    .map_err(|e| format!("bootstrap users' roles: {e}"))?;
+            }
+            Ok::<(), String>(())
+        };
+        match attempt.await {
+            Ok(()) => return,
+            Err(err) => {
+                tracing::error!(error = %err, retry_in_ms = delay.as_millis() as u64, "start-up work failed")
             }
         }
-        if let Err(err) = auth.purge().await {
-            tracing::warn!(error = %err, "purging stale rows failed");
-        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The background task: rotates and retires signing keys and purges stale rows periodically.
+async fn maintenance(auth: service::Auth, interval: Duration, stop: CancellationToken) {
+    loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}
+        }
+        if let Err(err) = auth.keys().maintain().await {
+            tracing::error!(error = %err, "signing key maintenance failed");
+        }
+        if let Err(err) = auth.purge().await {
+            tracing::warn!(error = %err, "purging stale rows failed");
         }
     }
 }

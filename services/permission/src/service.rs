@@ -15,6 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::authz;
 use crate::domain::{self, NewUser, User, UserStatus};
 use crate::error::{Error, INVALID_CREDENTIALS, INVALID_REFRESH, Result};
 use crate::keys::{KeyRing, Signer};
@@ -572,6 +573,10 @@ impl Users {
         expected_version: i64,
     ) -> Result<User> {
         let mut tx = self.pool.begin().await?;
+        // A disabled user may do nothing, so a status change changes decisions: it moves the
+        // permission version, whose row is locked first, as by every organisation write (one
+        // lock order everywhere).
+        let permission_version = authz::store::lock_permission_version(&mut tx).await? + 1;
         let mut user = store::get_user(&mut tx, id, true)
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;
@@ -586,6 +591,7 @@ impl Users {
         user.version += 1;
         user.updated_at = now();
         store::update_status(&mut tx, &user).await?;
+        authz::store::set_permission_version(&mut tx, permission_version).await?;
         if status == UserStatus::Disabled {
             revoke_user_sessions(
                 &self.outbox,
@@ -606,6 +612,7 @@ impl Users {
                 "old_status": old,
                 "new_status": status,
                 "version": user.version,
+                "permission_version": permission_version,
             }),
         )
         .await?;

@@ -172,6 +172,12 @@ pub struct BootstrapSettings {
     /// `config` crate turns those into a map keyed by index, accepted here too).
     #[serde(default, deserialize_with = "list_or_indexed_map")]
     pub users: Vec<BootstrapUser>,
+    /// Creates the demo organisation at start when missing: departments Headquarters → Sales →
+    /// {East Sales, North Sales} and Headquarters → Service, and the roles `admin`,
+    /// `sales_manager`, `sales_rep`, `service_agent` and `auditor` ([`crate::authz::seed`]).
+    /// Development and demos only.
+    #[serde(default)]
+    pub demo_org: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -180,6 +186,14 @@ pub struct BootstrapUser {
     pub password: SecretString,
     #[serde(default)]
     pub display_name: String,
+    /// Role names given to the user at start when they do not hold them yet (never taken away).
+    /// A list, or from an environment variable a comma-separated string (`admin,auditor`).
+    #[serde(default, deserialize_with = "names")]
+    pub roles: Vec<String>,
+    /// The name of the user's primary department, set at start when the user has none. Must
+    /// name exactly one department (names are unique among siblings only).
+    #[serde(default)]
+    pub department: Option<String>,
 }
 
 fn list_or_indexed_map<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
@@ -207,6 +221,28 @@ where
             Ok(indexed.into_iter().map(|(_, value)| value).collect())
         }
     }
+}
+
+/// A list of names: a list, an indexed map (environment variables), or a comma-separated string.
+fn names<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Names {
+        Csv(String),
+        Many(#[serde(deserialize_with = "list_or_indexed_map")] Vec<String>),
+    }
+    Ok(match Names::deserialize(deserializer)? {
+        Names::Csv(csv) => csv
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        Names::Many(list) => list,
+    })
 }
 
 impl Settings {
@@ -281,5 +317,41 @@ bootstrap:
             .map(|u| u.username.as_str())
             .collect();
         assert_eq!(names, ["first", "second"]);
+        assert!(!s.bootstrap.demo_org, "off unless asked for");
+        assert!(s.bootstrap.users[0].roles.is_empty());
+        assert_eq!(s.bootstrap.users[0].department, None);
+    }
+
+    #[test]
+    fn bootstrap_roles_and_department() {
+        let s = parse(
+            r#"
+server: { host: 127.0.0.1 }
+database: { url: "postgres://localhost/db" }
+kafka: { brokers: ["localhost:9092"] }
+events: { topic: t }
+auth: {}
+bootstrap:
+  demo_org: true
+  users:
+    - { username: a, password: "p", roles: [admin, auditor], department: Headquarters }
+    - { username: b, password: "p", roles: "sales_rep, auditor" }
+    - { username: c, password: "p", roles: { "1": y, "0": x } }
+"#,
+        );
+        assert!(s.bootstrap.demo_org);
+        let roles: Vec<_> = s.bootstrap.users.iter().map(|u| u.roles.clone()).collect();
+        assert_eq!(
+            roles,
+            [
+                vec!["admin", "auditor"],
+                vec!["sales_rep", "auditor"],
+                vec!["x", "y"]
+            ]
+        );
+        assert_eq!(
+            s.bootstrap.users[0].department.as_deref(),
+            Some("Headquarters")
+        );
     }
 }

@@ -8,7 +8,9 @@ use crm_permission::settings::{
 };
 use crm_permission::{Application, Settings};
 use crm_proto::permission as pb;
+use crm_proto::permission::access_service_client::AccessServiceClient;
 use crm_proto::permission::auth_service_client::AuthServiceClient;
+use crm_proto::permission::org_service_client::OrgServiceClient;
 use crm_proto::permission::user_service_client::UserServiceClient;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, TokenData, Validation};
@@ -22,6 +24,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub struct TestApp {
     pub auth: AuthServiceClient<Channel>,
     pub users: UserServiceClient<Channel>,
+    pub org: OrgServiceClient<Channel>,
+    pub access: AccessServiceClient<Channel>,
     pub db: sqlx::PgPool,
     pub topic: String,
     pub brokers: Vec<String>,
@@ -91,7 +95,9 @@ pub async fn spawn_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("test pool");
     TestApp {
         auth: AuthServiceClient::new(channel.clone()),
-        users: UserServiceClient::new(channel),
+        users: UserServiceClient::new(channel.clone()),
+        org: OrgServiceClient::new(channel.clone()),
+        access: AccessServiceClient::new(channel),
         db,
         topic: settings.events.topic.clone(),
         brokers: settings.kafka.brokers.clone(),
@@ -236,4 +242,246 @@ where
         assert!(std::time::Instant::now() < deadline, "timed out: {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Organisation and decision helpers. Writes read the current version first (tests that are
+/// about versions call the client directly).
+impl TestApp {
+    pub async fn create_department(
+        &self,
+        name: &str,
+        parent: Option<&pb::Department>,
+    ) -> pb::Department {
+        self.org
+            .clone()
+            .create_department(pb::CreateDepartmentRequest {
+                name: name.into(),
+                parent_id: parent.map(|p| p.id.clone()).unwrap_or_default(),
+            })
+            .await
+            .expect("create department")
+            .into_inner()
+            .department
+            .unwrap()
+    }
+
+    pub async fn create_role(&self, name: &str, parent: Option<&pb::Role>) -> pb::Role {
+        self.org
+            .clone()
+            .create_role(pb::CreateRoleRequest {
+                name: name.into(),
+                description: String::new(),
+                parent_role_id: parent.map(|p| p.id.clone()).unwrap_or_default(),
+            })
+            .await
+            .expect("create role")
+            .into_inner()
+            .role
+            .unwrap()
+    }
+
+    pub async fn role(&self, id: &str) -> pb::Role {
+        self.org
+            .clone()
+            .get_role(pb::GetRoleRequest { id: id.into() })
+            .await
+            .expect("get role")
+            .into_inner()
+    }
+
+    pub async fn grant(
+        &self,
+        role: &pb::Role,
+        resource: pb::Resource,
+        action: pb::Action,
+        scope: pb::DataScope,
+    ) -> pb::RoleResponse {
+        let current = self.role(&role.id).await;
+        self.org
+            .clone()
+            .set_grant(pb::SetGrantRequest {
+                role_id: role.id.clone(),
+                expected_version: current.version,
+                grant: Some(pb::Grant {
+                    resource: resource as i32,
+                    action: action as i32,
+                    scope: scope as i32,
+                }),
+            })
+            .await
+            .expect("set grant")
+            .into_inner()
+    }
+
+    pub async fn field_rule(
+        &self,
+        role: &pb::Role,
+        resource: pb::Resource,
+        field: &str,
+        visibility: pb::FieldVisibility,
+        mask: pb::MaskKind,
+    ) -> pb::RoleResponse {
+        let current = self.role(&role.id).await;
+        self.org
+            .clone()
+            .set_field_rule(pb::SetFieldRuleRequest {
+                role_id: role.id.clone(),
+                expected_version: current.version,
+                rule: Some(pb::FieldRule {
+                    resource: resource as i32,
+                    field: field.into(),
+                    visibility: visibility as i32,
+                    mask: mask as i32,
+                }),
+            })
+            .await
+            .expect("set field rule")
+            .into_inner()
+    }
+
+    pub async fn user_org(&self, user_id: &str) -> pb::UserOrg {
+        self.org
+            .clone()
+            .get_user_org(pb::GetUserOrgRequest {
+                user_id: user_id.into(),
+            })
+            .await
+            .expect("get user org")
+            .into_inner()
+    }
+
+    /// A user with no password (these tests never sign in).
+    pub async fn member(&self, username: &str) -> pb::User {
+        self.users
+            .clone()
+            .create_user(pb::CreateUserRequest {
+                username: username.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("create user")
+            .into_inner()
+    }
+
+    pub async fn place(
+        &self,
+        user: &pb::User,
+        primary: &pb::Department,
+        others: &[&pb::Department],
+    ) {
+        let current = self.user_org(&user.id).await;
+        self.org
+            .clone()
+            .set_user_departments(pb::SetUserDepartmentsRequest {
+                user_id: user.id.clone(),
+                expected_version: current.version,
+                primary_department_id: primary.id.clone(),
+                other_department_ids: others.iter().map(|d| d.id.clone()).collect(),
+            })
+            .await
+            .expect("set user departments");
+    }
+
+    pub async fn set_manager(&self, user: &pb::User, manager: &pb::User) {
+        let current = self.user_org(&user.id).await;
+        self.org
+            .clone()
+            .set_user_manager(pb::SetUserManagerRequest {
+                user_id: user.id.clone(),
+                expected_version: current.version,
+                manager_id: manager.id.clone(),
+            })
+            .await
+            .expect("set manager");
+    }
+
+    pub async fn assign(&self, user: &pb::User, role: &pb::Role) -> pb::UserOrgResponse {
+        let current = self.user_org(&user.id).await;
+        self.org
+            .clone()
+            .assign_role(pb::AssignRoleRequest {
+                user_id: user.id.clone(),
+                expected_version: current.version,
+                role_id: role.id.clone(),
+            })
+            .await
+            .expect("assign role")
+            .into_inner()
+    }
+
+    pub async fn permission_version(&self) -> i64 {
+        self.access
+            .clone()
+            .get_permission_version(pb::GetPermissionVersionRequest {})
+            .await
+            .expect("permission version")
+            .into_inner()
+            .permission_version
+    }
+
+    pub async fn compile(
+        &self,
+        user: &pb::User,
+        resource: pb::Resource,
+        action: pb::Action,
+    ) -> pb::CompiledScope {
+        self.access
+            .clone()
+            .compile_scope(pb::CompileScopeRequest {
+                user_id: user.id.clone(),
+                resource: resource as i32,
+                action: action as i32,
+            })
+            .await
+            .expect("compile scope")
+            .into_inner()
+    }
+
+    pub async fn check(
+        &self,
+        user: &pb::User,
+        resource: pb::Resource,
+        action: pb::Action,
+        record: Option<(&pb::User, &pb::Department)>,
+    ) -> pb::CheckResponse {
+        self.access
+            .clone()
+            .check(pb::CheckRequest {
+                user_id: user.id.clone(),
+                resource: resource as i32,
+                action: action as i32,
+                record: record.map(|(owner, department)| pb::RecordRef {
+                    owner_id: owner.id.clone(),
+                    department_id: department.id.clone(),
+                }),
+            })
+            .await
+            .expect("check")
+            .into_inner()
+    }
+
+    /// Everything an organisation write could have touched, to prove a refused one wrote nothing.
+    pub async fn org_fingerprint(&self) -> (i64, i64, String) {
+        let version = self.permission_version().await;
+        let events = self.count("event_outbox").await;
+        let state: String = sqlx::query_scalar(
+            "SELECT concat_ws('|',
+                (SELECT string_agg(concat_ws(',', id, name, parent_id, version), ';' ORDER BY id) FROM departments),
+                (SELECT string_agg(concat_ws(',', id, name, description, parent_role_id, version), ';' ORDER BY id) FROM roles),
+                (SELECT string_agg(concat_ws(',', role_id, resource, action, scope), ';' ORDER BY role_id, resource, action) FROM role_grants),
+                (SELECT string_agg(concat_ws(',', role_id, resource, field, visibility, mask), ';' ORDER BY role_id, resource, field) FROM role_field_rules),
+                (SELECT string_agg(concat_ws(',', user_id, department_id, is_primary), ';' ORDER BY user_id, department_id) FROM user_departments),
+                (SELECT string_agg(concat_ws(',', user_id, role_id), ';' ORDER BY user_id, role_id) FROM user_roles),
+                (SELECT string_agg(concat_ws(',', id, manager_id, org_version, version, status), ';' ORDER BY id) FROM users))",
+        )
+        .fetch_one(&self.db)
+        .await
+        .expect("fingerprint");
+        (version, events, state)
+    }
+}
+
+/// The error code a refused call carries, as a client of the gateway would see it.
+pub fn api_code(status: &tonic::Status) -> crm_errors::Code {
+    crm_errors::ApiError::from_status(status).code
 }

@@ -3,10 +3,16 @@
 
 mod helpers;
 
+mod access;
 mod boot;
+mod demo_org;
+mod departments;
 mod events;
 mod keys;
 mod lockout;
 mod login;
+mod org_events;
+mod roles;
 mod sessions;
+mod user_org;
 mod users;

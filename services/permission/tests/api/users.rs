@@ -192,6 +192,8 @@ async fn bootstrap_users_are_created_at_start() {
             username: username.into(),
             password: password.to_string().into(),
             display_name: "Administrator".into(),
+            roles: Vec::new(),
+            department: None,
         };
         s.bootstrap.users = vec![user("admin", PASSWORD), user("broken", "short")];
     })
