@@ -87,7 +87,12 @@ pub fn init(service: &str) -> TelemetryGuard {
     let registry = tracing_subscriber::registry().with(otel);
     let installed = if text {
         registry
-            .with(tracing_subscriber::fmt::layer().with_filter(log_filter))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    // Colour codes only for a terminal, never into log files.
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+                    .with_filter(log_filter),
+            )
             .try_init()
     } else {
         registry
