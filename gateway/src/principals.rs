@@ -34,6 +34,8 @@ pub struct Principals {
 }
 
 struct Inner {
+    /// Set once the event consumer has partitions: from then on, no change is missed.
+    following: tokio::sync::watch::Sender<bool>,
     users: UserServiceClient<Channel>,
     entries: Mutex<HashMap<Uuid, (bool, Instant)>>,
     ttl: Duration,
@@ -44,6 +46,7 @@ impl Principals {
     pub fn new(channel: Channel, ttl: Duration) -> Self {
         Self {
             inner: Arc::new(Inner {
+                following: tokio::sync::watch::channel(false).0,
                 users: UserServiceClient::new(channel),
                 entries: Mutex::new(HashMap::new()),
                 ttl,
@@ -85,6 +88,15 @@ impl Principals {
         Ok(active)
     }
 
+    /// Waits until the event consumer has joined (true) or `limit` passed (false). A replica
+    /// that reports ready before this could miss a revocation made meanwhile.
+    pub async fn wait_following(&self, limit: Duration) -> bool {
+        let mut following = self.inner.following.subscribe();
+        tokio::time::timeout(limit, following.wait_for(|f| *f))
+            .await
+            .is_ok()
+    }
+
     pub async fn forget(&self, user: Uuid) {
         self.inner.entries.lock().await.remove(&user);
     }
@@ -117,10 +129,19 @@ impl Principals {
             tracing::error!(error = %err, "cannot subscribe to permission events");
             return;
         }
+        let mut check = tokio::time::interval(Duration::from_millis(100));
         loop {
             let message = tokio::select! {
                 _ = stop.cancelled() => break,
                 m = consumer.recv() => m,
+                // Partitions are assigned while the consumer polls; notice when that happened.
+                _ = check.tick(), if !*self.inner.following.borrow() => {
+                    if consumer.assignment().is_ok_and(|a| a.count() > 0) {
+                        tracing::info!(%topic, "following permission events");
+                        self.inner.following.send_replace(true);
+                    }
+                    continue;
+                }
             };
             match message {
                 Ok(message) => {

@@ -151,6 +151,9 @@ impl Application {
             grace,
             listener_task,
         } = self;
+        let following = listener_task
+            .as_ref()
+            .map(|(principals, _, _)| principals.clone());
         let follower = listener_task.map(|(principals, kafka, topic)| {
             tokio::spawn(principals.listen(kafka, topic, stop.clone()))
         });
@@ -169,6 +172,15 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown);
         let server = tokio::spawn(async move { server.await });
+        // Ready once the permission events are followed (so no revocation is missed), or after a
+        // bound, so a broker outage does not keep the API down (status then refreshes by TTL).
+        if let Some(principals) = following
+            && !principals.wait_following(Duration::from_secs(15)).await
+        {
+            tracing::warn!(
+                "not following permission events yet; user status refreshes by TTL until then"
+            );
+        }
         readiness.set(!stop.is_cancelled());
         tracing::info!(port, "gateway serving");
 

@@ -251,7 +251,13 @@ impl TestApp {
             .await
             .expect("build replica");
         let address = format!("http://127.0.0.1:{}", gateway.port());
+        let readiness = gateway.readiness();
         tokio::spawn(gateway.run_until_stopped(self.stop.clone()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !readiness.is_ready() {
+            assert!(std::time::Instant::now() < deadline, "replica not ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         address
     }
 }

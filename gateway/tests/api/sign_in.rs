@@ -206,9 +206,7 @@ async fn a_disabled_users_token_is_refused_by_every_replica() {
     // Both replicas know the user as active (and have cached it).
     assert_eq!(get(app.address.clone()).await, StatusCode::OK);
     assert_eq!(get(replica.clone()).await, StatusCode::OK);
-    // The replicas' event consumers join their groups in the background: give them a moment,
-    // as a deployment would have had.
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // Both replicas reported ready, which they do once they follow the permission events.
 
     let permission = app.permission.as_ref().unwrap();
     let mut users = pb::user_service_client::UserServiceClient::connect(permission.grpc.clone())
