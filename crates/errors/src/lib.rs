@@ -9,6 +9,8 @@
 //! Internal failures go through [`ApiError::internal`], which logs the cause and gives the client
 //! only a generic message.
 
+pub mod validation;
+
 use serde::Serialize;
 use tonic_types::{ErrorDetails, StatusExt};
 

@@ -2,7 +2,6 @@
 //! once, at the edge, and cannot be invalid past it.
 
 use chrono::{DateTime, Utc};
-use crm_errors::FieldViolation;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -57,7 +56,7 @@ pub struct NewUser {
 pub const MIN_USERNAME: usize = 3;
 pub const MAX_USERNAME: usize = 64;
 pub const MAX_DISPLAY_NAME: usize = 200;
-pub const MAX_EMAIL: usize = 254;
+pub use crm_errors::validation::MAX_EMAIL;
 pub const MIN_PASSWORD: usize = 12;
 pub const MAX_PASSWORD: usize = 256;
 /// What a login event keeps of the username as typed.
@@ -83,60 +82,27 @@ pub fn truncate_chars(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-/// Collects every violation of a request, so a client fixes all fields in one round trip.
+/// Violations of a request: the shared checks of [`crm_errors::validation::Violations`] (through
+/// `Deref`) plus this service's own.
 #[derive(Default)]
-pub struct Violations(pub Vec<FieldViolation>);
+pub struct Violations(pub crm_errors::validation::Violations);
+
+impl std::ops::Deref for Violations {
+    type Target = crm_errors::validation::Violations;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Violations {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
 
 impl Violations {
-    pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0.push(FieldViolation::new(field, message));
-    }
-
     pub fn into_result(self) -> Result<(), crm_errors::ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(crm_errors::ApiError::invalid(self.0))
-        }
-    }
-
-    fn text(&mut self, field: &str, value: &str, max: usize) -> Option<String> {
-        let value = value.trim();
-        if value.chars().count() > max {
-            self.add(field, format!("must be at most {max} characters"));
-            return None;
-        }
-        if value.chars().any(char::is_control) {
-            self.add(field, "must not contain control characters");
-            return None;
-        }
-        Some(value.to_string())
-    }
-
-    /// A required text field, trimmed.
-    pub fn required(&mut self, field: &str, value: &str, max: usize) -> String {
-        match self.text(field, value, max) {
-            Some(v) if v.is_empty() => {
-                self.add(field, "must not be empty");
-                v
-            }
-            Some(v) => v,
-            None => String::new(),
-        }
-    }
-
-    /// An optional text field: empty means absent.
-    pub fn optional(&mut self, field: &str, value: &str, max: usize) -> Option<String> {
-        self.text(field, value, max).filter(|v| !v.is_empty())
-    }
-
-    pub fn email(&mut self, field: &str, value: &str) -> Option<String> {
-        let v = self.optional(field, value, MAX_EMAIL)?;
-        if !is_email(&v) {
-            self.add(field, "must be an email address like name@example.com");
-            return None;
-        }
-        Some(v)
+        self.0.into_result()
     }
 
     /// Lower-cased, 3 to 64 of `a-z 0-9 . _ - @`.
@@ -233,38 +199,9 @@ impl NewUser {
 
 /// The same rules as the customer service's contact e-mails (kept local: services share no
 /// domain code).
-fn is_email(v: &str) -> bool {
-    let Some((local, domain)) = v.rsplit_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && local.len() <= 64
-        && !local.contains('@')
-        && !v.contains(char::is_whitespace)
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains("..")
-        && domain
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn email_rules() {
-        for ok in ["a@b.co", "first.last+tag@sub.example.com"] {
-            assert!(is_email(ok), "{ok}");
-        }
-        for bad in [
-            "", "a", "a@b", "@b.co", "a@.co", "a b@c.co", "a@b..co", "a@b.co.",
-        ] {
-            assert!(!is_email(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn usernames_are_lower_cased_and_checked() {
