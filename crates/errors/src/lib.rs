@@ -179,6 +179,18 @@ impl ApiError {
         }
     }
 
+    /// Optimistic locking: `Ok` when the caller changes the version it read, else
+    /// `VersionConflict` (HTTP 412, gRPC FAILED_PRECONDITION) naming both versions.
+    pub fn check_version(expected: i64, actual: i64) -> Result<(), ApiError> {
+        if expected == actual {
+            return Ok(());
+        }
+        Err(Self::new(
+            Code::VersionConflict,
+            format!("the record is at version {actual}, not {expected}: reload it and retry"),
+        ))
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(Code::NotFound, format!("{what} not found"))
     }

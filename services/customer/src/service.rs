@@ -74,17 +74,6 @@ fn now() -> chrono::DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-fn check_version(expected: i64, actual: i64) -> Result<()> {
-    if expected != actual {
-        return Err(ApiError::new(
-            Code::VersionConflict,
-            format!("the record is at version {actual}, not {expected}: reload it and retry"),
-        )
-        .into());
-    }
-    Ok(())
-}
-
 impl Customers {
     pub fn new(pool: PgPool, outbox: Outbox, cache: VersionedCache) -> Self {
         Self {
@@ -172,7 +161,7 @@ impl Customers {
             .await?
             .ok_or_else(|| ApiError::not_found(R::NOT_FOUND))?;
         if let Some(expected) = expected_version {
-            check_version(expected, current.version())?;
+            ApiError::check_version(expected, current.version())?;
         }
         guard(&mut tx).await?;
         let version = current.version() + 1;
@@ -232,7 +221,7 @@ impl Customers {
         let mut account = store::get_account(&mut tx, id, true)
             .await?
             .ok_or_else(|| ApiError::not_found("account"))?;
-        check_version(expected_version, account.version)?;
+        ApiError::check_version(expected_version, account.version)?;
         let changes = account.apply(patch);
         if changes.is_empty() {
             // Nothing changed: no new version, no event.
@@ -335,7 +324,7 @@ impl Customers {
         let mut contact = store::get_contact(&mut tx, id, true)
             .await?
             .ok_or_else(|| ApiError::not_found("contact"))?;
-        check_version(expected_version, contact.version)?;
+        ApiError::check_version(expected_version, contact.version)?;
         if let Some(account_id) = patch.account_id.filter(|a| *a != contact.account_id) {
             self.require_account(&mut tx, account_id).await?;
         }

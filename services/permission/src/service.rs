@@ -494,17 +494,6 @@ pub struct Users {
     passwords: Arc<Passwords>,
 }
 
-fn check_version(expected: i64, actual: i64) -> Result<()> {
-    if expected != actual {
-        return Err(ApiError::new(
-            Code::VersionConflict,
-            format!("the record is at version {actual}, not {expected}: reload it and retry"),
-        )
-        .into());
-    }
-    Ok(())
-}
-
 impl Users {
     pub fn new(pool: PgPool, outbox: Outbox, passwords: Arc<Passwords>) -> Self {
         Self {
@@ -580,7 +569,7 @@ impl Users {
         let mut user = store::get_user(&mut tx, id, true)
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;
-        check_version(expected_version, user.version)?;
+        ApiError::check_version(expected_version, user.version)?;
         if user.status == status {
             // Nothing changes: no new version, no event.
             tx.rollback().await?;

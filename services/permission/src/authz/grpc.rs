@@ -103,6 +103,22 @@ fn names<T: Copy>(all: &[T], name: impl Fn(T) -> &'static str) -> String {
 }
 
 impl Violations {
+    /// `parsed`, or a violation listing the accepted names and `fallback` (a placeholder that
+    /// `into_result` never lets through).
+    fn one_of<T: Copy>(
+        &mut self,
+        field: &str,
+        parsed: Option<T>,
+        all: &[T],
+        name: impl Fn(T) -> &'static str,
+        fallback: T,
+    ) -> T {
+        parsed.unwrap_or_else(|| {
+            self.add(field, format!("must be one of {}", names(all, name)));
+            fallback
+        })
+    }
+
     /// UNSPECIFIED and unknown numbers are violations (the value returned then is a placeholder
     /// that `into_result` never lets through).
     fn resource(&mut self, field: &str, raw: i32) -> Resource {
@@ -115,16 +131,13 @@ impl Violations {
             Ok(pb::Resource::Ticket) => Some(Resource::Ticket),
             Ok(pb::Resource::Unspecified) | Err(_) => None,
         };
-        if parsed.is_none() {
-            self.add(
-                field,
-                format!(
-                    "must be one of {}",
-                    names(Resource::ALL, |r| pb::Resource::from(r).as_str_name())
-                ),
-            );
-        }
-        parsed.unwrap_or(Resource::Account)
+        self.one_of(
+            field,
+            parsed,
+            Resource::ALL,
+            |r| pb::Resource::from(r).as_str_name(),
+            Resource::Account,
+        )
     }
 
     fn action(&mut self, field: &str, raw: i32) -> Action {
@@ -138,16 +151,13 @@ impl Violations {
             Ok(pb::Action::Approve) => Some(Action::Approve),
             Ok(pb::Action::Unspecified) | Err(_) => None,
         };
-        if parsed.is_none() {
-            self.add(
-                field,
-                format!(
-                    "must be one of {}",
-                    names(Action::ALL, |a| pb::Action::from(a).as_str_name())
-                ),
-            );
-        }
-        parsed.unwrap_or(Action::Read)
+        self.one_of(
+            field,
+            parsed,
+            Action::ALL,
+            |a| pb::Action::from(a).as_str_name(),
+            Action::Read,
+        )
     }
 
     fn scope(&mut self, field: &str, raw: i32) -> DataScope {
@@ -159,16 +169,13 @@ impl Violations {
             Ok(pb::DataScope::All) => Some(DataScope::All),
             Ok(pb::DataScope::Unspecified) | Err(_) => None,
         };
-        if parsed.is_none() {
-            self.add(
-                field,
-                format!(
-                    "must be one of {}",
-                    names(DataScope::ALL, |s| pb::DataScope::from(s).as_str_name())
-                ),
-            );
-        }
-        parsed.unwrap_or(DataScope::Own)
+        self.one_of(
+            field,
+            parsed,
+            DataScope::ALL,
+            |s| pb::DataScope::from(s).as_str_name(),
+            DataScope::Own,
+        )
     }
 
     /// `None` (and a violation) for UNSPECIFIED and unknown numbers.

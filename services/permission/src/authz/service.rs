@@ -24,17 +24,6 @@ fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-fn check_version(expected: i64, actual: i64) -> Result<()> {
-    if expected != actual {
-        return Err(ApiError::new(
-            Code::VersionConflict,
-            format!("the record is at version {actual}, not {expected}: reload it and retry"),
-        )
-        .into());
-    }
-    Ok(())
-}
-
 fn invalid(field: &str, message: &str) -> Error {
     ApiError::invalid(vec![FieldViolation::new(field, message)]).into()
 }
@@ -195,7 +184,7 @@ impl Org {
         let mut department = store::get_department(tx.conn(), id, true)
             .await?
             .ok_or_else(|| ApiError::not_found("department"))?;
-        check_version(expected_version, department.version)?;
+        ApiError::check_version(expected_version, department.version)?;
         if let Some(Some(parent)) = patch.parent_id
             && Some(parent) != department.parent_id
         {
@@ -241,7 +230,7 @@ impl Org {
             .await?
             .ok_or_else(|| ApiError::not_found("department"))?;
         if let Some(expected) = expected_version {
-            check_version(expected, department.version)?;
+            ApiError::check_version(expected, department.version)?;
         }
         let (children, members) = store::department_dependents(tx.conn(), id).await?;
         if children > 0 {
@@ -337,7 +326,7 @@ impl Org {
             .await?
             .ok_or_else(|| ApiError::not_found("role"))?;
         if let Some(expected) = expected_version {
-            check_version(expected, role.version)?;
+            ApiError::check_version(expected, role.version)?;
         }
         let (children, holders) = store::role_dependents(tx.conn(), id).await?;
         if children > 0 {
@@ -596,7 +585,7 @@ async fn lock_role(tx: &mut OrgTx<'_>, id: Uuid, expected_version: i64) -> Resul
     let role = store::get_role(tx.conn(), id, true)
         .await?
         .ok_or_else(|| ApiError::not_found("role"))?;
-    check_version(expected_version, role.version)?;
+    ApiError::check_version(expected_version, role.version)?;
     Ok(role)
 }
 
@@ -615,7 +604,7 @@ async fn lock_user_org(
     let org = store::get_user_org(tx.conn(), user_id, true)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
-    check_version(expected_version, org.version)?;
+    ApiError::check_version(expected_version, org.version)?;
     Ok(org)
 }
 
