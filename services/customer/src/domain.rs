@@ -65,6 +65,7 @@ pub struct Account {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub owner_id: Uuid,
+    pub department_id: Option<Uuid>,
     pub tags: Vec<String>,
     pub lifecycle_status: LifecycleStatus,
     pub grade: Option<Grade>,
@@ -83,6 +84,7 @@ pub struct Contact {
     pub phone: Option<String>,
     pub title: Option<String>,
     pub owner_id: Uuid,
+    pub department_id: Option<Uuid>,
     pub tags: Vec<String>,
     pub lifecycle_status: LifecycleStatus,
     pub grade: Option<Grade>,
@@ -100,6 +102,8 @@ pub struct NewAccount {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub owner_id: Uuid,
+    /// `None`: the caller's primary department when the caller owns the record, else none.
+    pub department_id: Option<Uuid>,
     pub tags: Vec<String>,
     pub lifecycle_status: LifecycleStatus,
     pub grade: Option<Grade>,
@@ -114,6 +118,7 @@ pub struct AccountPatch {
     pub phone: Option<Option<String>>,
     pub email: Option<Option<String>>,
     pub owner_id: Option<Uuid>,
+    pub department_id: Option<Option<Uuid>>,
     pub tags: Option<Vec<String>>,
     pub lifecycle_status: Option<LifecycleStatus>,
     pub grade: Option<Option<Grade>>,
@@ -128,6 +133,8 @@ pub struct NewContact {
     pub phone: Option<String>,
     pub title: Option<String>,
     pub owner_id: Uuid,
+    /// `None`: the caller's primary department when the caller owns the record, else none.
+    pub department_id: Option<Uuid>,
     pub tags: Vec<String>,
     pub lifecycle_status: LifecycleStatus,
     pub grade: Option<Grade>,
@@ -142,6 +149,7 @@ pub struct ContactPatch {
     pub phone: Option<Option<String>>,
     pub title: Option<Option<String>>,
     pub owner_id: Option<Uuid>,
+    pub department_id: Option<Option<Uuid>>,
     pub tags: Option<Vec<String>>,
     pub lifecycle_status: Option<LifecycleStatus>,
     pub grade: Option<Option<Grade>>,
@@ -177,6 +185,7 @@ impl Account {
         set!(phone);
         set!(email);
         set!(owner_id);
+        set!(department_id);
         set!(tags);
         set!(lifecycle_status);
         set!(grade);
@@ -202,10 +211,138 @@ impl Contact {
         set!(phone);
         set!(title);
         set!(owner_id);
+        set!(department_id);
         set!(tags);
         set!(lifecycle_status);
         set!(grade);
         c
+    }
+}
+
+/// Field rules (`crm_access::Scope`) over records and writes: which fields a write sets, and a
+/// record as the caller may see it.
+mod fields {
+    use crm_access::Scope;
+
+    use super::*;
+
+    /// The caller-visible form of a required text: hidden is empty, masked is masked.
+    fn show_required(scope: &Scope, field: &str, value: &mut String) {
+        *value = scope
+            .show(field, Some(std::mem::take(value)))
+            .unwrap_or_default();
+    }
+
+    fn show(scope: &Scope, field: &str, value: &mut Option<String>) {
+        *value = scope.show(field, value.take());
+    }
+
+    /// Fields that are not free text can be hidden, never masked.
+    fn hidden(scope: &Scope, field: &str) -> bool {
+        scope.field(field).visibility == crm_access::Visibility::Hidden
+    }
+
+    impl Account {
+        pub fn redact(&mut self, scope: &Scope) {
+            show_required(scope, "name", &mut self.name);
+            show(scope, "website", &mut self.website);
+            show(scope, "industry", &mut self.industry);
+            show(scope, "phone", &mut self.phone);
+            show(scope, "email", &mut self.email);
+            if hidden(scope, "tags") {
+                self.tags.clear();
+            }
+            if hidden(scope, "grade") {
+                self.grade = None;
+            }
+        }
+    }
+
+    impl Contact {
+        pub fn redact(&mut self, scope: &Scope) {
+            show_required(scope, "first_name", &mut self.first_name);
+            show(scope, "last_name", &mut self.last_name);
+            show(scope, "email", &mut self.email);
+            show(scope, "phone", &mut self.phone);
+            show(scope, "title", &mut self.title);
+            if hidden(scope, "tags") {
+                self.tags.clear();
+            }
+            if hidden(scope, "grade") {
+                self.grade = None;
+            }
+        }
+    }
+
+    /// The names whose flag is set.
+    fn names(fields: &[(&'static str, bool)]) -> Vec<&'static str> {
+        fields
+            .iter()
+            .filter(|(_, set)| *set)
+            .map(|(f, _)| *f)
+            .collect()
+    }
+
+    impl NewAccount {
+        /// The fields this new record gives a value (the required name always).
+        pub fn fields_set(&self) -> Vec<&'static str> {
+            names(&[
+                ("name", true),
+                ("website", self.website.is_some()),
+                ("industry", self.industry.is_some()),
+                ("phone", self.phone.is_some()),
+                ("email", self.email.is_some()),
+                ("tags", !self.tags.is_empty()),
+                ("grade", self.grade.is_some()),
+            ])
+        }
+    }
+
+    impl AccountPatch {
+        /// The fields this patch writes (ownership is checked apart, as an assignment).
+        pub fn fields_set(&self) -> Vec<&'static str> {
+            names(&[
+                ("name", self.name.is_some()),
+                ("website", self.website.is_some()),
+                ("industry", self.industry.is_some()),
+                ("phone", self.phone.is_some()),
+                ("email", self.email.is_some()),
+                ("tags", self.tags.is_some()),
+                ("lifecycle_status", self.lifecycle_status.is_some()),
+                ("grade", self.grade.is_some()),
+            ])
+        }
+    }
+
+    impl NewContact {
+        pub fn fields_set(&self) -> Vec<&'static str> {
+            names(&[
+                ("account_id", true),
+                ("first_name", true),
+                ("last_name", self.last_name.is_some()),
+                ("email", self.email.is_some()),
+                ("phone", self.phone.is_some()),
+                ("title", self.title.is_some()),
+                ("tags", !self.tags.is_empty()),
+                ("grade", self.grade.is_some()),
+            ])
+        }
+    }
+
+    impl ContactPatch {
+        pub fn fields_set(&self) -> Vec<&'static str> {
+            names(&[
+                ("account_id", self.account_id.is_some()),
+                ("first_name", self.first_name.is_some()),
+                ("last_name", self.last_name.is_some()),
+                ("email", self.email.is_some()),
+                ("phone", self.phone.is_some()),
+                ("title", self.title.is_some()),
+                ("tags", self.tags.is_some()),
+                ("lifecycle_status", self.lifecycle_status.is_some()),
+                ("grade", self.grade.is_some()),
+            ])
+        }
     }
 }
 
@@ -335,6 +472,7 @@ mod tests {
             phone: None,
             email: None,
             owner_id: Uuid::nil(),
+            department_id: None,
             tags: vec![],
             lifecycle_status: LifecycleStatus::Prospect,
             grade: None,

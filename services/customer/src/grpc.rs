@@ -1,7 +1,11 @@
 //! The gRPC edge: `crm.customer.v1.CustomerService`. Converts wire types into validated domain
 //! values (all violations of a request reported at once) and domain results back.
 
+use std::pin::Pin;
+
+use crm_access::{Access, Action, Resource};
 use crm_proto::customer as pb;
+use futures::Stream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -10,10 +14,10 @@ use crate::domain::{
     NewContact, Violations,
 };
 use crate::list::{ListQuery, RawListQuery, Sort};
-use crate::service::Customers;
+use crate::service::{Customers, Page};
 
-/// Metadata key carrying the authenticated caller, set by the gateway.
-pub const CALLER_HEADER: &str = "x-crm-user-id";
+/// Rows per message of an export stream.
+pub const EXPORT_PAGE_SIZE: i64 = 500;
 
 pub struct CustomerApi {
     customers: Customers,
@@ -63,6 +67,7 @@ impl From<Account> for pb::Account {
             phone: a.phone.unwrap_or_default(),
             email: a.email.unwrap_or_default(),
             owner_id: a.owner_id.to_string(),
+            department_id: a.department_id.map(|d| d.to_string()).unwrap_or_default(),
             tags: a.tags,
             lifecycle_status: pb::LifecycleStatus::from(a.lifecycle_status) as i32,
             grade: grade_pb(a.grade) as i32,
@@ -84,6 +89,7 @@ impl From<Contact> for pb::Contact {
             phone: c.phone.unwrap_or_default(),
             title: c.title.unwrap_or_default(),
             owner_id: c.owner_id.to_string(),
+            department_id: c.department_id.map(|d| d.to_string()).unwrap_or_default(),
             tags: c.tags,
             lifecycle_status: pb::LifecycleStatus::from(c.lifecycle_status) as i32,
             grade: grade_pb(c.grade) as i32,
@@ -133,15 +139,19 @@ impl Violations {
         }
     }
 
-    /// An explicit owner, else the caller; one of them must be a UUID.
-    fn owner(&mut self, given: &str, caller: Option<Uuid>) -> Uuid {
+    /// An explicit owner, else the caller.
+    fn owner(&mut self, given: &str, caller: Uuid) -> Uuid {
         if !given.trim().is_empty() {
             return self.uuid("owner_id", given).unwrap_or_default();
         }
-        caller.unwrap_or_else(|| {
-            self.add("owner_id", "is required when the caller is not identified");
-            Uuid::nil()
-        })
+        caller
+    }
+
+    /// An optional id: empty is none.
+    fn optional_id(&mut self, field: &str, given: &str) -> Option<Uuid> {
+        (!given.trim().is_empty())
+            .then(|| self.uuid(field, given))
+            .flatten()
     }
 
     fn id(&mut self, raw: &str) -> Uuid {
@@ -156,12 +166,42 @@ impl Violations {
     }
 }
 
-fn caller<T>(request: &Request<T>) -> Option<Uuid> {
-    request
-        .metadata()
-        .get(CALLER_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| Uuid::parse_str(v).ok())
+fn access<T>(request: &Request<T>) -> Result<Access, Status> {
+    Ok(Access::from_metadata(request.metadata())?)
+}
+
+type PageStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// An export: pages of [`EXPORT_PAGE_SIZE`] fetched one at a time, as the client reads them
+/// (a slow reader holds no rows in memory and no connection between pages).
+fn export<R, T, F, Fut>(mut query: ListQuery, fetch: F, wrap: fn(Vec<R>) -> T) -> PageStream<T>
+where
+    R: Send + 'static,
+    T: Send + 'static,
+    F: Fn(ListQuery) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = crate::error::Result<Page<R>>> + Send,
+{
+    query.page_size = EXPORT_PAGE_SIZE;
+    Box::pin(futures::stream::unfold(Some(query), move |state| {
+        let fetch = fetch.clone();
+        async move {
+            let query = state?;
+            match fetch(query.clone()).await {
+                Ok(page) => {
+                    let next = match (&page.next_page_token, &page.last) {
+                        (Some(_), Some((id, created, updated, name))) => {
+                            let mut query = query;
+                            query.advance(*id, *created, *updated, name);
+                            Some(query)
+                        }
+                        _ => None,
+                    };
+                    Some((Ok(wrap(page.items)), next))
+                }
+                Err(err) => Some((Err(err.into()), None)),
+            }
+        }
+    }))
 }
 
 fn sort(raw: i32, v: &mut Violations) -> Sort {
@@ -200,7 +240,7 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
         &self,
         request: Request<pb::CreateAccountRequest>,
     ) -> GrpcResult<pb::Account> {
-        let caller = caller(&request);
+        let access = access(&request)?;
         let r = request.into_inner();
         let mut v = Violations::default();
         let new = NewAccount {
@@ -209,7 +249,8 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
             industry: v.optional("industry", &r.industry, domain::MAX_SHORT),
             phone: v.phone("phone", &r.phone),
             email: v.email("email", &r.email),
-            owner_id: v.owner(&r.owner_id, caller),
+            owner_id: v.owner(&r.owner_id, access.user_id),
+            department_id: v.optional_id("department_id", &r.department_id),
             tags: v.tags("tags", &r.tags),
             lifecycle_status: v
                 .status("lifecycle_status", r.lifecycle_status)
@@ -218,7 +259,7 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
         };
         v.into_result()?;
         Ok(Response::new(
-            self.customers.create_account(new).await?.into(),
+            self.customers.create_account(&access, new).await?.into(),
         ))
     }
 
@@ -226,14 +267,18 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
         &self,
         request: Request<pb::GetAccountRequest>,
     ) -> GrpcResult<pb::Account> {
+        let access = access(&request)?;
         let id = parse_id(&request.get_ref().id)?;
-        Ok(Response::new(self.customers.get_account(id).await?.into()))
+        Ok(Response::new(
+            self.customers.get_account(&access, id).await?.into(),
+        ))
     }
 
     async fn update_account(
         &self,
         request: Request<pb::UpdateAccountRequest>,
     ) -> GrpcResult<pb::Account> {
+        let access = access(&request)?;
         let r = request.into_inner();
         let mut v = Violations::default();
         let id = v.id(&r.id);
@@ -249,6 +294,7 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
             owner_id: r
                 .owner_id
                 .map(|o| v.uuid("owner_id", &o).unwrap_or_default()),
+            department_id: r.department_id.map(|d| v.optional_id("department_id", &d)),
             tags: r.tags.map(|t| v.tags("tags", &t.values)),
             lifecycle_status: r.lifecycle_status.and_then(|s| v.status_change(s)),
             grade: r.grade.map(|g| v.grade("grade", g)),
@@ -256,7 +302,7 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
         v.into_result()?;
         Ok(Response::new(
             self.customers
-                .update_account(id, expected, patch)
+                .update_account(&access, id, expected, patch)
                 .await?
                 .into(),
         ))
@@ -266,10 +312,11 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
         &self,
         request: Request<pb::DeleteAccountRequest>,
     ) -> GrpcResult<pb::DeleteAccountResponse> {
+        let access = access(&request)?;
         let r = request.into_inner();
         let id = parse_id(&r.id)?;
         let expected = (r.expected_version != 0).then_some(r.expected_version);
-        let version = self.customers.delete_account(id, expected).await?;
+        let version = self.customers.delete_account(&access, id, expected).await?;
         Ok(Response::new(pb::DeleteAccountResponse {
             id: id.to_string(),
             version,
@@ -280,6 +327,7 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
         &self,
         request: Request<pb::ListAccountsRequest>,
     ) -> GrpcResult<pb::ListAccountsResponse> {
+        let access = access(&request)?;
         let r = request.into_inner();
         let mut v = Violations::default();
         let status = v.status("lifecycle_status", r.lifecycle_status);
@@ -296,18 +344,64 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
             descending: r.descending,
             account_id: "",
         })?;
-        let page = self.customers.list_accounts(&query).await?;
+        let page = self
+            .customers
+            .list_accounts(&access, Action::Read, &query, r.include_total)
+            .await?;
         Ok(Response::new(pb::ListAccountsResponse {
             accounts: page.items.into_iter().map(Into::into).collect(),
             next_page_token: page.next_page_token.unwrap_or_default(),
+            total_size: page.total.unwrap_or_default(),
         }))
+    }
+
+    type ExportAccountsStream = PageStream<pb::ListAccountsResponse>;
+
+    async fn export_accounts(
+        &self,
+        request: Request<pb::ExportAccountsRequest>,
+    ) -> GrpcResult<Self::ExportAccountsStream> {
+        let access = access(&request)?;
+        access.scope(Resource::Account, Action::Export)?;
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let status = v.status("lifecycle_status", r.lifecycle_status);
+        let sort = sort(r.sort, &mut v);
+        v.into_result()?;
+        let query = ListQuery::parse(RawListQuery {
+            page_size: 0,
+            page_token: "",
+            owner_id: &r.owner_id,
+            tag: &r.tag,
+            status,
+            text: &r.query,
+            sort,
+            descending: r.descending,
+            account_id: "",
+        })?;
+        let customers = self.customers.clone();
+        Ok(Response::new(export(
+            query,
+            move |q| {
+                let (customers, access) = (customers.clone(), access.clone());
+                async move {
+                    customers
+                        .list_accounts(&access, Action::Export, &q, false)
+                        .await
+                }
+            },
+            |items| pb::ListAccountsResponse {
+                accounts: items.into_iter().map(Into::into).collect(),
+                ..Default::default()
+            },
+        )))
     }
 
     async fn create_contact(
         &self,
         request: Request<pb::CreateContactRequest>,
     ) -> GrpcResult<pb::Contact> {
-        let caller = caller(&request);
+        let access = access(&request)?;
         let r = request.into_inner();
         let mut v = Violations::default();
         let new = NewContact {
@@ -317,7 +411,8 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
             email: v.email("email", &r.email),
             phone: v.phone("phone", &r.phone),
             title: v.optional("title", &r.title, domain::MAX_SHORT),
-            owner_id: v.owner(&r.owner_id, caller),
+            owner_id: v.owner(&r.owner_id, access.user_id),
+            department_id: v.optional_id("department_id", &r.department_id),
             tags: v.tags("tags", &r.tags),
             lifecycle_status: v
                 .status("lifecycle_status", r.lifecycle_status)
@@ -326,7 +421,7 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
         };
         v.into_result()?;
         Ok(Response::new(
-            self.customers.create_contact(new).await?.into(),
+            self.customers.create_contact(&access, new).await?.into(),
         ))
     }
 
@@ -334,14 +429,18 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
         &self,
         request: Request<pb::GetContactRequest>,
     ) -> GrpcResult<pb::Contact> {
+        let access = access(&request)?;
         let id = parse_id(&request.get_ref().id)?;
-        Ok(Response::new(self.customers.get_contact(id).await?.into()))
+        Ok(Response::new(
+            self.customers.get_contact(&access, id).await?.into(),
+        ))
     }
 
     async fn update_contact(
         &self,
         request: Request<pb::UpdateContactRequest>,
     ) -> GrpcResult<pb::Contact> {
+        let access = access(&request)?;
         let r = request.into_inner();
         let mut v = Violations::default();
         let id = v.id(&r.id);
@@ -364,6 +463,7 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
             owner_id: r
                 .owner_id
                 .map(|o| v.uuid("owner_id", &o).unwrap_or_default()),
+            department_id: r.department_id.map(|d| v.optional_id("department_id", &d)),
             tags: r.tags.map(|t| v.tags("tags", &t.values)),
             lifecycle_status: r.lifecycle_status.and_then(|s| v.status_change(s)),
             grade: r.grade.map(|g| v.grade("grade", g)),
@@ -371,7 +471,7 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
         v.into_result()?;
         Ok(Response::new(
             self.customers
-                .update_contact(id, expected, patch)
+                .update_contact(&access, id, expected, patch)
                 .await?
                 .into(),
         ))
@@ -381,10 +481,11 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
         &self,
         request: Request<pb::DeleteContactRequest>,
     ) -> GrpcResult<pb::DeleteContactResponse> {
+        let access = access(&request)?;
         let r = request.into_inner();
         let id = parse_id(&r.id)?;
         let expected = (r.expected_version != 0).then_some(r.expected_version);
-        let version = self.customers.delete_contact(id, expected).await?;
+        let version = self.customers.delete_contact(&access, id, expected).await?;
         Ok(Response::new(pb::DeleteContactResponse {
             id: id.to_string(),
             version,
@@ -395,6 +496,7 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
         &self,
         request: Request<pb::ListContactsRequest>,
     ) -> GrpcResult<pb::ListContactsResponse> {
+        let access = access(&request)?;
         let r = request.into_inner();
         let mut v = Violations::default();
         let status = v.status("lifecycle_status", r.lifecycle_status);
@@ -411,10 +513,56 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
             descending: r.descending,
             account_id: &r.account_id,
         })?;
-        let page = self.customers.list_contacts(&query).await?;
+        let page = self
+            .customers
+            .list_contacts(&access, Action::Read, &query, r.include_total)
+            .await?;
         Ok(Response::new(pb::ListContactsResponse {
             contacts: page.items.into_iter().map(Into::into).collect(),
             next_page_token: page.next_page_token.unwrap_or_default(),
+            total_size: page.total.unwrap_or_default(),
         }))
+    }
+
+    type ExportContactsStream = PageStream<pb::ListContactsResponse>;
+
+    async fn export_contacts(
+        &self,
+        request: Request<pb::ExportContactsRequest>,
+    ) -> GrpcResult<Self::ExportContactsStream> {
+        let access = access(&request)?;
+        access.scope(Resource::Contact, Action::Export)?;
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let status = v.status("lifecycle_status", r.lifecycle_status);
+        let sort = sort(r.sort, &mut v);
+        v.into_result()?;
+        let query = ListQuery::parse(RawListQuery {
+            page_size: 0,
+            page_token: "",
+            owner_id: &r.owner_id,
+            tag: &r.tag,
+            status,
+            text: &r.query,
+            sort,
+            descending: r.descending,
+            account_id: &r.account_id,
+        })?;
+        let customers = self.customers.clone();
+        Ok(Response::new(export(
+            query,
+            move |q| {
+                let (customers, access) = (customers.clone(), access.clone());
+                async move {
+                    customers
+                        .list_contacts(&access, Action::Export, &q, false)
+                        .await
+                }
+            },
+            |items| pb::ListContactsResponse {
+                contacts: items.into_iter().map(Into::into).collect(),
+                ..Default::default()
+            },
+        )))
     }
 }

@@ -142,6 +142,17 @@ impl ListQuery {
         format!("{hash:016x}")
     }
 
+    /// Moves this query to the rows after the given one (exports page without tokens).
+    pub fn advance(
+        &mut self,
+        id: Uuid,
+        created: DateTime<Utc>,
+        updated: DateTime<Utc>,
+        name: &str,
+    ) {
+        self.after = Some(self.cursor(id, created, updated, name));
+    }
+
     /// The cursor that continues after a row with this sort key.
     pub fn cursor_after(
         &self,
@@ -150,6 +161,16 @@ impl ListQuery {
         updated: DateTime<Utc>,
         name: &str,
     ) -> String {
+        self.cursor(id, created, updated, name).encode()
+    }
+
+    fn cursor(
+        &self,
+        id: Uuid,
+        created: DateTime<Utc>,
+        updated: DateTime<Utc>,
+        name: &str,
+    ) -> Cursor {
         let k = match self.sort {
             Sort::CreatedAt => created.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             Sort::UpdatedAt => updated.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -162,12 +183,11 @@ impl ListQuery {
             d: self.descending,
             f: self.fingerprint(),
         }
-        .encode()
     }
 
-    /// Appends `WHERE …` (after the caller's own `WHERE deleted_at IS NULL`), `ORDER BY` and
-    /// `LIMIT page_size + 1` (one extra row tells whether there is a next page).
-    pub fn push_sql(&self, b: &mut QueryBuilder<Postgres>, table: &Table) {
+    /// Appends the filters as `AND …` (after the caller's own `WHERE deleted_at IS NULL` and
+    /// access predicate); a count runs with these alone.
+    pub fn push_filters(&self, b: &mut QueryBuilder<Postgres>, table: &Table) {
         if let Some(owner) = self.owner_id {
             b.push(" AND owner_id = ").push_bind(owner);
         }
@@ -194,6 +214,11 @@ impl ListQuery {
             }
             b.push(")");
         }
+    }
+
+    /// Appends the cursor condition, `ORDER BY` and `LIMIT page_size + 1` (one extra row tells
+    /// whether there is a next page).
+    pub fn push_page(&self, b: &mut QueryBuilder<Postgres>, table: &Table) {
         let col = match self.sort {
             Sort::CreatedAt => "created_at",
             Sort::UpdatedAt => "updated_at",

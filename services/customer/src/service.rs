@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
+use crm_access::{Access, Action, Resource, Scope};
 use crm_cache::{Cached, VersionedCache};
 use crm_errors::{ApiError, Code};
 use crm_events::outbox::{NewEvent, Outbox};
@@ -26,14 +27,112 @@ use crate::store;
 pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync {
     /// `account` / `contact`: cache namespace and event-type segment.
     const KIND: &'static str;
+    /// What the permission service calls it.
+    const RESOURCE: Resource;
     const TABLE: &'static str;
     const NOT_FOUND: &'static str;
     fn id(&self) -> Uuid;
     fn version(&self) -> i64;
+    /// Owner and department: what data scopes go by.
+    fn place(&self) -> Place;
+    /// Applies field rules (hidden fields emptied, masked ones masked).
+    fn redact(&mut self, scope: &Scope);
+}
+
+/// A record's owner and department.
+pub type Place = (Option<Uuid>, Option<Uuid>);
+
+/// Reads go by the READ scope: a record outside it does not exist for the caller (404, never
+/// 403, so walking ids reveals nothing). Other actions then need their own scope to cover it.
+fn authorize<R: Record>(access: &Access, action: Action, record: &R) -> Result<()> {
+    let (owner, department) = record.place();
+    let readable = access
+        .get(R::RESOURCE, Action::Read)
+        .is_some_and(|s| s.covers(owner, department));
+    if !readable {
+        return Err(ApiError::not_found(R::NOT_FOUND).into());
+    }
+    if action != Action::Read && !access.scope(R::RESOURCE, action)?.covers(owner, department) {
+        return Err(ApiError::new(
+            Code::PermissionDenied,
+            format!("you may not {action} this {}", R::KIND),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Moving a record to another owner or department is an assignment: ASSIGN must cover it
+/// where it is and where it goes.
+fn authorize_move<R: Record>(access: &Access, before: Place, after: Place) -> Result<()> {
+    if before == after {
+        return Ok(());
+    }
+    let scope = access.scope(R::RESOURCE, Action::Assign)?;
+    if !scope.covers(before.0, before.1) || !scope.covers(after.0, after.1) {
+        return Err(ApiError::new(
+            Code::PermissionDenied,
+            format!(
+                "you may not move this {} to that owner or department",
+                R::KIND
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// A new record must land inside the CREATE scope, with editable fields only.
+fn authorize_create<R: Record>(
+    access: &Access,
+    place: Place,
+    fields: Vec<&'static str>,
+) -> Result<()> {
+    let scope = access.scope(R::RESOURCE, Action::Create)?;
+    scope.check_writable(fields)?;
+    if !scope.covers(place.0, place.1) {
+        return Err(ApiError::new(
+            Code::PermissionDenied,
+            format!(
+                "you may not create a {} for that owner or department",
+                R::KIND
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// A record as the caller sees it: the READ field rules (or, for a caller who may write but
+/// not read, those of the action they did).
+fn shown<R: Record>(access: &Access, action: Action, mut record: R) -> R {
+    let scope = access
+        .get(R::RESOURCE, Action::Read)
+        .or_else(|| access.get(R::RESOURCE, action));
+    if let Some(scope) = scope {
+        record.redact(scope);
+    }
+    record
+}
+
+/// Where the caller's new records go unless told otherwise.
+fn default_department<R: Record>(access: &Access, given: Option<Uuid>) -> Option<Uuid> {
+    given.or_else(|| {
+        access
+            .get(R::RESOURCE, Action::Create)
+            .and_then(|s| s.primary_department_id)
+    })
 }
 
 impl Record for Account {
+    fn place(&self) -> Place {
+        (Some(self.owner_id), self.department_id)
+    }
+    fn redact(&mut self, scope: &Scope) {
+        Account::redact(self, scope)
+    }
     const KIND: &'static str = "account";
+    const RESOURCE: Resource = Resource::Account;
     const TABLE: &'static str = "accounts";
     const NOT_FOUND: &'static str = "account";
     fn id(&self) -> Uuid {
@@ -45,7 +144,14 @@ impl Record for Account {
 }
 
 impl Record for Contact {
+    fn place(&self) -> Place {
+        (Some(self.owner_id), self.department_id)
+    }
+    fn redact(&mut self, scope: &Scope) {
+        Contact::redact(self, scope)
+    }
     const KIND: &'static str = "contact";
+    const RESOURCE: Resource = Resource::Contact;
     const TABLE: &'static str = "contacts";
     const NOT_FOUND: &'static str = "contact";
     fn id(&self) -> Uuid {
@@ -60,6 +166,10 @@ impl Record for Contact {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_page_token: Option<String>,
+    /// When asked for: every matching record in scope.
+    pub total: Option<i64>,
+    /// The sort key of the last row (before field rules), for exports to continue from.
+    pub last: Option<(Uuid, chrono::DateTime<Utc>, chrono::DateTime<Utc>, String)>,
 }
 
 #[derive(Clone)]
@@ -113,22 +223,26 @@ impl Customers {
 
     async fn get<R: Record>(
         &self,
+        access: &Access,
         id: Uuid,
         load: impl AsyncFnOnce(&mut PgConnection) -> Result<Option<R>>,
     ) -> Result<R> {
-        match self.cache.get::<R>(R::KIND, &id.to_string()).await {
-            Cached::Present(record) => return Ok(record),
+        let record = match self.cache.get::<R>(R::KIND, &id.to_string()).await {
+            Cached::Present(record) => record,
             Cached::Deleted => return Err(ApiError::not_found(R::NOT_FOUND).into()),
-            Cached::Miss => {}
-        }
-        let mut conn = self.pool.acquire().await?;
-        let record = load(&mut conn)
-            .await?
-            .ok_or_else(|| ApiError::not_found(R::NOT_FOUND))?;
-        self.cache
-            .put(R::KIND, &id.to_string(), record.version(), Some(&record))
-            .await;
-        Ok(record)
+            Cached::Miss => {
+                let mut conn = self.pool.acquire().await?;
+                let record = load(&mut conn)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found(R::NOT_FOUND))?;
+                self.cache
+                    .put(R::KIND, &id.to_string(), record.version(), Some(&record))
+                    .await;
+                record
+            }
+        };
+        authorize(access, Action::Read, &record)?;
+        Ok(shown(access, Action::Read, record))
     }
 
     /// Created and updated events carry the whole record, so consumers need no call back.
@@ -151,6 +265,7 @@ impl Customers {
 
     async fn delete<R: Record>(
         &self,
+        access: &Access,
         id: Uuid,
         expected_version: Option<i64>,
         load: impl AsyncFnOnce(&mut PgConnection) -> Result<Option<R>>,
@@ -160,6 +275,7 @@ impl Customers {
         let current = load(&mut tx)
             .await?
             .ok_or_else(|| ApiError::not_found(R::NOT_FOUND))?;
+        authorize(access, Action::Delete, &current)?;
         if let Some(expected) = expected_version {
             ApiError::check_version(expected, current.version())?;
         }
@@ -180,7 +296,13 @@ impl Customers {
 
     // --- accounts ---------------------------------------------------------------------------
 
-    pub async fn create_account(&self, new: NewAccount) -> Result<Account> {
+    pub async fn create_account(&self, access: &Access, new: NewAccount) -> Result<Account> {
+        let department_id = default_department::<Account>(access, new.department_id);
+        authorize_create::<Account>(
+            access,
+            (Some(new.owner_id), department_id),
+            new.fields_set(),
+        )?;
         let now = now();
         let account = Account {
             id: Uuid::now_v7(),
@@ -190,6 +312,7 @@ impl Customers {
             phone: new.phone,
             email: new.email,
             owner_id: new.owner_id,
+            department_id,
             tags: new.tags,
             lifecycle_status: new.lifecycle_status,
             grade: new.grade,
@@ -203,16 +326,17 @@ impl Customers {
         tx.commit().await?;
         self.committed(account.id, account.version, Some(&account))
             .await;
-        Ok(account)
+        Ok(shown(access, Action::Create, account))
     }
 
-    pub async fn get_account(&self, id: Uuid) -> Result<Account> {
-        self.get(id, async |c| store::get_account(c, id, false).await)
+    pub async fn get_account(&self, access: &Access, id: Uuid) -> Result<Account> {
+        self.get(access, id, async |c| store::get_account(c, id, false).await)
             .await
     }
 
     pub async fn update_account(
         &self,
+        access: &Access,
         id: Uuid,
         expected_version: i64,
         patch: AccountPatch,
@@ -221,12 +345,18 @@ impl Customers {
         let mut account = store::get_account(&mut tx, id, true)
             .await?
             .ok_or_else(|| ApiError::not_found("account"))?;
+        authorize(access, Action::Update, &account)?;
+        access
+            .scope(Resource::Account, Action::Update)?
+            .check_writable(patch.fields_set())?;
         ApiError::check_version(expected_version, account.version)?;
+        let before = account.place();
         let changes = account.apply(patch);
+        authorize_move::<Account>(access, before, account.place())?;
         if changes.is_empty() {
             // Nothing changed: no new version, no event.
             tx.rollback().await?;
-            return Ok(account);
+            return Ok(shown(access, Action::Update, account));
         }
         account.version += 1;
         account.updated_at = now();
@@ -236,12 +366,18 @@ impl Customers {
         tx.commit().await?;
         self.committed(account.id, account.version, Some(&account))
             .await;
-        Ok(account)
+        Ok(shown(access, Action::Update, account))
     }
 
     /// Refuses while the account still has contacts: deleting it would orphan them.
-    pub async fn delete_account(&self, id: Uuid, expected_version: Option<i64>) -> Result<i64> {
+    pub async fn delete_account(
+        &self,
+        access: &Access,
+        id: Uuid,
+        expected_version: Option<i64>,
+    ) -> Result<i64> {
         self.delete::<Account>(
+            access,
             id,
             expected_version,
             async |c| store::get_account(c, id, true).await,
@@ -260,18 +396,45 @@ impl Customers {
         .await
     }
 
-    pub async fn list_accounts(&self, q: &ListQuery) -> Result<Page<Account>> {
+    /// A page of the accounts in the caller's READ scope (EXPORT for exports).
+    pub async fn list_accounts(
+        &self,
+        access: &Access,
+        action: Action,
+        q: &ListQuery,
+        with_total: bool,
+    ) -> Result<Page<Account>> {
+        let scope = access.scope(Resource::Account, action)?;
         let mut conn = self.pool.acquire().await?;
-        let rows = store::list_accounts(&mut conn, q).await?;
-        Ok(page(q, rows, |a| {
+        let rows = store::list_accounts(&mut conn, q, scope).await?;
+        let total = match with_total {
+            true => Some(store::count(&mut conn, Account::TABLE, q, scope).await?),
+            false => None,
+        };
+        Ok(page(q, rows, scope, total, |a| {
             (a.id, a.created_at, a.updated_at, a.name.as_str())
         }))
     }
 
     // --- contacts ---------------------------------------------------------------------------
 
-    async fn require_account(&self, tx: &mut PgConnection, account_id: Uuid) -> Result<()> {
-        if !store::lock_live_account(tx, account_id).await? {
+    /// A contact's account must exist and be one the caller may read; one they may not is
+    /// "no such account" too, so contacts reveal no account.
+    async fn require_account(
+        &self,
+        tx: &mut PgConnection,
+        access: &Access,
+        account_id: Uuid,
+    ) -> Result<()> {
+        let visible =
+            store::lock_live_account(tx, account_id)
+                .await?
+                .is_some_and(|(owner, department)| {
+                    access
+                        .get(Resource::Account, Action::Read)
+                        .is_some_and(|s| s.covers(Some(owner), department))
+                });
+        if !visible {
             return Err(ApiError::invalid(vec![crm_errors::FieldViolation::new(
                 "account_id",
                 "no such account",
@@ -281,7 +444,13 @@ impl Customers {
         Ok(())
     }
 
-    pub async fn create_contact(&self, new: NewContact) -> Result<Contact> {
+    pub async fn create_contact(&self, access: &Access, new: NewContact) -> Result<Contact> {
+        let department_id = default_department::<Contact>(access, new.department_id);
+        authorize_create::<Contact>(
+            access,
+            (Some(new.owner_id), department_id),
+            new.fields_set(),
+        )?;
         let now = now();
         let contact = Contact {
             id: Uuid::now_v7(),
@@ -292,6 +461,7 @@ impl Customers {
             phone: new.phone,
             title: new.title,
             owner_id: new.owner_id,
+            department_id,
             tags: new.tags,
             lifecycle_status: new.lifecycle_status,
             grade: new.grade,
@@ -300,22 +470,24 @@ impl Customers {
             updated_at: now,
         };
         let mut tx = self.pool.begin().await?;
-        self.require_account(&mut tx, contact.account_id).await?;
+        self.require_account(&mut tx, access, contact.account_id)
+            .await?;
         store::insert_contact(&mut tx, &contact).await?;
         self.write(&mut tx, "created", &contact, None).await?;
         tx.commit().await?;
         self.committed(contact.id, contact.version, Some(&contact))
             .await;
-        Ok(contact)
+        Ok(shown(access, Action::Create, contact))
     }
 
-    pub async fn get_contact(&self, id: Uuid) -> Result<Contact> {
-        self.get(id, async |c| store::get_contact(c, id, false).await)
+    pub async fn get_contact(&self, access: &Access, id: Uuid) -> Result<Contact> {
+        self.get(access, id, async |c| store::get_contact(c, id, false).await)
             .await
     }
 
     pub async fn update_contact(
         &self,
+        access: &Access,
         id: Uuid,
         expected_version: i64,
         patch: ContactPatch,
@@ -324,14 +496,20 @@ impl Customers {
         let mut contact = store::get_contact(&mut tx, id, true)
             .await?
             .ok_or_else(|| ApiError::not_found("contact"))?;
+        authorize(access, Action::Update, &contact)?;
+        access
+            .scope(Resource::Contact, Action::Update)?
+            .check_writable(patch.fields_set())?;
         ApiError::check_version(expected_version, contact.version)?;
         if let Some(account_id) = patch.account_id.filter(|a| *a != contact.account_id) {
-            self.require_account(&mut tx, account_id).await?;
+            self.require_account(&mut tx, access, account_id).await?;
         }
+        let before = contact.place();
         let changes = contact.apply(patch);
+        authorize_move::<Contact>(access, before, contact.place())?;
         if changes.is_empty() {
             tx.rollback().await?;
-            return Ok(contact);
+            return Ok(shown(access, Action::Update, contact));
         }
         contact.version += 1;
         contact.updated_at = now();
@@ -341,11 +519,17 @@ impl Customers {
         tx.commit().await?;
         self.committed(contact.id, contact.version, Some(&contact))
             .await;
-        Ok(contact)
+        Ok(shown(access, Action::Update, contact))
     }
 
-    pub async fn delete_contact(&self, id: Uuid, expected_version: Option<i64>) -> Result<i64> {
+    pub async fn delete_contact(
+        &self,
+        access: &Access,
+        id: Uuid,
+        expected_version: Option<i64>,
+    ) -> Result<i64> {
         self.delete::<Contact>(
+            access,
             id,
             expected_version,
             async |c| store::get_contact(c, id, true).await,
@@ -354,30 +538,53 @@ impl Customers {
         .await
     }
 
-    pub async fn list_contacts(&self, q: &ListQuery) -> Result<Page<Contact>> {
+    pub async fn list_contacts(
+        &self,
+        access: &Access,
+        action: Action,
+        q: &ListQuery,
+        with_total: bool,
+    ) -> Result<Page<Contact>> {
+        let scope = access.scope(Resource::Contact, action)?;
         let mut conn = self.pool.acquire().await?;
-        let rows = store::list_contacts(&mut conn, q).await?;
-        Ok(page(q, rows, |c| {
+        let rows = store::list_contacts(&mut conn, q, scope).await?;
+        let total = match with_total {
+            true => Some(store::count(&mut conn, Contact::TABLE, q, scope).await?),
+            false => None,
+        };
+        Ok(page(q, rows, scope, total, |c| {
             (c.id, c.created_at, c.updated_at, c.first_name.as_str())
         }))
     }
 }
 
-/// Cuts the extra row that tells whether a next page exists and makes its token.
-fn page<T>(
+/// Cuts the extra row that tells whether a next page exists, makes its token (from the real
+/// values: the cursor is made before field rules apply) and applies the field rules.
+fn page<T: Record>(
     q: &ListQuery,
     mut rows: Vec<T>,
+    scope: &Scope,
+    total: Option<i64>,
     key: impl Fn(&T) -> (Uuid, chrono::DateTime<Utc>, chrono::DateTime<Utc>, &str),
 ) -> Page<T> {
     let more = rows.len() as i64 > q.page_size;
     rows.truncate(q.page_size as usize);
-    let next_page_token = more.then(|| {
-        let (id, created, updated, name) = key(rows.last().expect("a full page has a last row"));
-        q.cursor_after(id, created, updated, name)
+    let last = rows.last().map(|r| {
+        let (id, created, updated, name) = key(r);
+        (id, created, updated, name.to_string())
     });
+    let next_page_token = more
+        .then_some(last.as_ref())
+        .flatten()
+        .map(|(id, created, updated, name)| q.cursor_after(*id, *created, *updated, name));
+    for row in &mut rows {
+        row.redact(scope);
+    }
     Page {
         items: rows,
         next_page_token,
+        total,
+        last,
     }
 }
 

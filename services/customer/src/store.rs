@@ -7,12 +7,14 @@ use uuid::Uuid;
 
 use crate::domain::{Account, Contact, Grade, LifecycleStatus};
 use crate::error::{Error, Result};
+use crm_access::Scope;
+
 use crate::list::{ListQuery, Table};
 
-const ACCOUNT_COLUMNS: &str = "id, name, website, industry, phone, email, owner_id, tags, \
-     lifecycle_status, grade, version, created_at, updated_at";
+const ACCOUNT_COLUMNS: &str = "id, name, website, industry, phone, email, owner_id, \
+     department_id, tags, lifecycle_status, grade, version, created_at, updated_at";
 const CONTACT_COLUMNS: &str = "id, account_id, first_name, last_name, email, phone, title, \
-     owner_id, tags, lifecycle_status, grade, version, created_at, updated_at";
+     owner_id, department_id, tags, lifecycle_status, grade, version, created_at, updated_at";
 
 pub const ACCOUNT_TABLE: Table = Table {
     name_column: "name",
@@ -32,6 +34,7 @@ struct AccountRow {
     phone: Option<String>,
     email: Option<String>,
     owner_id: Uuid,
+    department_id: Option<Uuid>,
     tags: Vec<String>,
     lifecycle_status: String,
     grade: Option<String>,
@@ -60,6 +63,7 @@ impl TryFrom<AccountRow> for Account {
             phone: r.phone,
             email: r.email,
             owner_id: r.owner_id,
+            department_id: r.department_id,
             tags: r.tags,
             lifecycle_status: status(&r.lifecycle_status)?,
             grade: grade(r.grade)?,
@@ -80,6 +84,7 @@ struct ContactRow {
     phone: Option<String>,
     title: Option<String>,
     owner_id: Uuid,
+    department_id: Option<Uuid>,
     tags: Vec<String>,
     lifecycle_status: String,
     grade: Option<String>,
@@ -100,6 +105,7 @@ impl TryFrom<ContactRow> for Contact {
             phone: r.phone,
             title: r.title,
             owner_id: r.owner_id,
+            department_id: r.department_id,
             tags: r.tags,
             lifecycle_status: status(&r.lifecycle_status)?,
             grade: grade(r.grade)?,
@@ -127,8 +133,9 @@ pub async fn get_account(conn: &mut PgConnection, id: Uuid, lock: bool) -> Resul
 pub async fn insert_account(conn: &mut PgConnection, a: &Account) -> Result<()> {
     sqlx::query(
         "INSERT INTO accounts (id, name, website, industry, phone, email, owner_id, tags,
-                               lifecycle_status, grade, version, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                               lifecycle_status, grade, version, created_at, updated_at,
+                               department_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(a.id)
     .bind(&a.name)
@@ -143,6 +150,7 @@ pub async fn insert_account(conn: &mut PgConnection, a: &Account) -> Result<()> 
     .bind(a.version)
     .bind(a.created_at)
     .bind(a.updated_at)
+    .bind(a.department_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -153,7 +161,7 @@ pub async fn update_account(conn: &mut PgConnection, a: &Account) -> Result<()> 
     sqlx::query(
         "UPDATE accounts SET name = $2, website = $3, industry = $4, phone = $5, email = $6,
                 owner_id = $7, tags = $8, lifecycle_status = $9, grade = $10, version = $11,
-                updated_at = $12
+                updated_at = $12, department_id = $13
          WHERE id = $1",
     )
     .bind(a.id)
@@ -168,6 +176,7 @@ pub async fn update_account(conn: &mut PgConnection, a: &Account) -> Result<()> 
     .bind(a.grade.map(Grade::as_str))
     .bind(a.version)
     .bind(a.updated_at)
+    .bind(a.department_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -201,23 +210,29 @@ pub async fn live_contacts_of(conn: &mut PgConnection, account: Uuid) -> Result<
     .await?)
 }
 
-/// Locks the account (so it cannot be deleted concurrently) and says whether it is live.
-pub async fn lock_live_account(conn: &mut PgConnection, id: Uuid) -> Result<bool> {
-    let found: Option<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM accounts WHERE id = $1 AND deleted_at IS NULL FOR SHARE",
+/// Locks the account (so it cannot be deleted concurrently) and returns its owner and
+/// department, if it is live.
+pub async fn lock_live_account(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<(Uuid, Option<Uuid>)>> {
+    Ok(sqlx::query_as(
+        "SELECT owner_id, department_id FROM accounts
+          WHERE id = $1 AND deleted_at IS NULL FOR SHARE",
     )
     .bind(id)
     .fetch_optional(conn)
-    .await?;
-    Ok(found.is_some())
+    .await?)
 }
 
 #[tracing::instrument(name = "sql accounts.list", skip_all, fields(db.system = "postgresql"))]
-pub async fn list_accounts(conn: &mut PgConnection, q: &ListQuery) -> Result<Vec<Account>> {
-    let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE deleted_at IS NULL"
-    ));
-    q.push_sql(&mut b, &ACCOUNT_TABLE);
+pub async fn list_accounts(
+    conn: &mut PgConnection,
+    q: &ListQuery,
+    scope: &Scope,
+) -> Result<Vec<Account>> {
+    let mut b = select(ACCOUNT_COLUMNS, "accounts", q, scope, &ACCOUNT_TABLE);
+    q.push_page(&mut b, &ACCOUNT_TABLE);
     let rows: Vec<AccountRow> = b.build_query_as().fetch_all(conn).await?;
     rows.into_iter().map(Account::try_from).collect()
 }
@@ -239,8 +254,9 @@ pub async fn get_contact(conn: &mut PgConnection, id: Uuid, lock: bool) -> Resul
 pub async fn insert_contact(conn: &mut PgConnection, c: &Contact) -> Result<()> {
     sqlx::query(
         "INSERT INTO contacts (id, account_id, first_name, last_name, email, phone, title, owner_id,
-                               tags, lifecycle_status, grade, version, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                               tags, lifecycle_status, grade, version, created_at, updated_at,
+                               department_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(c.id)
     .bind(c.account_id)
@@ -256,6 +272,7 @@ pub async fn insert_contact(conn: &mut PgConnection, c: &Contact) -> Result<()> 
     .bind(c.version)
     .bind(c.created_at)
     .bind(c.updated_at)
+    .bind(c.department_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -266,7 +283,7 @@ pub async fn update_contact(conn: &mut PgConnection, c: &Contact) -> Result<()> 
     sqlx::query(
         "UPDATE contacts SET account_id = $2, first_name = $3, last_name = $4, email = $5,
                 phone = $6, title = $7, owner_id = $8, tags = $9, lifecycle_status = $10,
-                grade = $11, version = $12, updated_at = $13
+                grade = $11, version = $12, updated_at = $13, department_id = $14
          WHERE id = $1",
     )
     .bind(c.id)
@@ -282,17 +299,54 @@ pub async fn update_contact(conn: &mut PgConnection, c: &Contact) -> Result<()> 
     .bind(c.grade.map(Grade::as_str))
     .bind(c.version)
     .bind(c.updated_at)
+    .bind(c.department_id)
     .execute(conn)
     .await?;
     Ok(())
 }
 
 #[tracing::instrument(name = "sql contacts.list", skip_all, fields(db.system = "postgresql"))]
-pub async fn list_contacts(conn: &mut PgConnection, q: &ListQuery) -> Result<Vec<Contact>> {
-    let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE deleted_at IS NULL"
-    ));
-    q.push_sql(&mut b, &CONTACT_TABLE);
+pub async fn list_contacts(
+    conn: &mut PgConnection,
+    q: &ListQuery,
+    scope: &Scope,
+) -> Result<Vec<Contact>> {
+    let mut b = select(CONTACT_COLUMNS, "contacts", q, scope, &CONTACT_TABLE);
+    q.push_page(&mut b, &CONTACT_TABLE);
     let rows: Vec<ContactRow> = b.build_query_as().fetch_all(conn).await?;
     rows.into_iter().map(Contact::try_from).collect()
+}
+
+/// `SELECT <what> FROM <table>` over live rows in `scope` matching the filters of `q`.
+fn select(
+    what: &str,
+    table: &'static str,
+    q: &ListQuery,
+    scope: &Scope,
+    t: &Table,
+) -> QueryBuilder<Postgres> {
+    // `what` and `table` are compile-time constants, never input.
+    let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "SELECT {what} FROM {table} WHERE deleted_at IS NULL"
+    ));
+    scope.push_predicate(&mut b);
+    q.push_filters(&mut b, t);
+    b
+}
+
+/// How many live rows of `table` in `scope` match the filters of `q` (its cursor ignored).
+#[tracing::instrument(name = "sql count", skip_all, fields(db.system = "postgresql", table))]
+pub async fn count(
+    conn: &mut PgConnection,
+    table: &'static str,
+    q: &ListQuery,
+    scope: &Scope,
+) -> Result<i64> {
+    let t = if table == "accounts" {
+        &ACCOUNT_TABLE
+    } else {
+        &CONTACT_TABLE
+    };
+    let mut b = select("count(*)", table, q, scope, t);
+    Ok(b.build_query_scalar().fetch_one(conn).await?)
 }

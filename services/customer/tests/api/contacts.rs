@@ -76,7 +76,7 @@ async fn contacts_need_a_live_account_and_valid_fields() {
         .unwrap_err();
     assert_eq!(
         violated_fields(&err),
-        ["account_id", "first_name", "email", "title", "owner_id"]
+        ["account_id", "first_name", "email", "title"]
     );
 
     let acme = app.create_account("Acme").await;

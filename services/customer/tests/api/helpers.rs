@@ -5,10 +5,24 @@ use crm_customer::{Application, Settings};
 use crm_lifecycle::CancellationToken;
 use crm_proto::customer as pb;
 use crm_proto::customer::customer_service_client::CustomerServiceClient;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
+/// Adds an access context to every call.
+pub type WithAccess = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>;
+pub type Client = CustomerServiceClient<InterceptedService<Channel, WithAccess>>;
+
+/// Acts as [`OWNER`] with every action on every record (the system).
+fn system_access(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    crm_access::Access::system(OWNER.parse().unwrap()).to_metadata(request.metadata_mut());
+    Ok(request)
+}
+
 pub struct TestApp {
-    pub client: CustomerServiceClient<Channel>,
+    /// Calls as the system ([`OWNER`], everything allowed).
+    pub client: Client,
+    /// The same service without an access context: callers set their own.
+    pub raw: CustomerServiceClient<Channel>,
     pub db: sqlx::PgPool,
     pub topic: String,
     pub brokers: Vec<String>,
@@ -63,12 +77,18 @@ pub async fn spawn_with(options: Options) -> TestApp {
     let stop = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(stop.clone()));
     crm_testkit::wait_ready(http, grpc).await;
-    let client = CustomerServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
+    let channel = Channel::from_shared(format!("http://127.0.0.1:{grpc}"))
+        .unwrap()
+        .connect()
         .await
         .expect("connect to the customer service");
+    let client =
+        CustomerServiceClient::with_interceptor(channel.clone(), system_access as WithAccess);
+    let raw = CustomerServiceClient::new(channel);
     let db = sqlx::PgPool::connect(&db_url).await.expect("test pool");
     TestApp {
         client,
+        raw,
         db,
         topic,
         brokers: options.brokers,
@@ -159,4 +179,11 @@ pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
         .into_iter()
         .map(|v| v.field)
         .collect()
+}
+
+/// A request carrying `access`.
+pub fn as_caller<T>(access: &crm_access::Access, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    access.to_metadata(request.metadata_mut());
+    request
 }

@@ -109,6 +109,8 @@ pub struct Snapshot {
     pub field_rules: Vec<FieldRuleRow>,
     /// The user's departments, primary and others.
     pub department_ids: Vec<Uuid>,
+    /// Where the user's new records go (not part of any predicate).
+    pub primary_department_id: Option<Uuid>,
     /// At least every department below the user's departments.
     pub departments: Vec<DepartmentEdge>,
     /// At least every user below the user in the manager tree.
@@ -198,6 +200,8 @@ impl FieldAccess {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompiledScope {
     pub scope: Scope,
+    /// The user's primary department: owning services file new records there by default.
+    pub primary_department_id: Option<Uuid>,
     /// Only fields that are not [`FieldAccess::UNRESTRICTED`].
     pub fields: BTreeMap<String, FieldAccess>,
     pub permission_version: i64,
@@ -301,12 +305,14 @@ pub fn explain(
         let contributing: Vec<Uuid> = paths.iter().map(|p| p.assigned.id).collect();
         CompiledScope {
             scope: scope.normalised(),
+            primary_department_id: s.primary_department_id,
             fields: s.fields(resource, &contributing),
             permission_version: s.permission_version,
         }
     } else {
         CompiledScope {
             scope: Scope::default(),
+            primary_department_id: None,
             fields: BTreeMap::new(),
             permission_version: s.permission_version,
         }
@@ -728,6 +734,7 @@ mod tests {
                 grants: self.grants.clone(),
                 field_rules: self.field_rules.clone(),
                 department_ids: departments.to_vec(),
+                primary_department_id: departments.first().copied(),
                 departments: self.departments.clone(),
                 reports: self.reports.clone(),
             }

@@ -333,6 +333,10 @@ impl From<Written<UserOrg>> for pb::UserOrgResponse {
 impl From<CompiledScope> for pb::CompiledScope {
     fn from(c: CompiledScope) -> Self {
         pb::CompiledScope {
+            primary_department_id: c
+                .primary_department_id
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
             all: c.scope.all,
             owner_ids: ids(c.scope.owner_ids),
             department_ids: ids(c.scope.department_ids),

@@ -15,7 +15,7 @@
 //!   `own_and_subordinates`, `department`, `department_and_children` or `all` — each including
 //!   the user's own records.
 //! - A **field rule** limits one field of a resource for a role: `hidden`, `read_only`
-//!   (optionally masked: [`mask::apply_mask`]) or `editable`; fields without rules are editable.
+//!   (optionally masked: [`crm_access::mask::apply_mask`]) or `editable`; fields without rules are editable.
 //!
 //! # Why union semantics
 //!
@@ -67,7 +67,6 @@
 
 pub mod decision;
 pub mod grpc;
-pub mod mask;
 pub mod model;
 pub mod seed;
 pub mod service;

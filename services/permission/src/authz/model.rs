@@ -90,7 +90,7 @@ named_enum! {
 }
 
 named_enum! {
-    /// See [`super::mask::apply_mask`].
+    /// Applied by owning services: [`crm_access::mask::apply_mask`].
     MaskKind {
         Phone = "phone",
         Email = "email",

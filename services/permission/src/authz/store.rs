@@ -646,6 +646,7 @@ struct SnapshotRow {
     status: Option<String>,
     assigned_role_ids: Vec<Uuid>,
     department_ids: Vec<Uuid>,
+    primary_department_id: Option<Uuid>,
     departments: Json<Vec<DepartmentEdge>>,
     reports: Json<Vec<ReportEdge>>,
     roles: Json<Vec<RoleNode>>,
@@ -667,7 +668,7 @@ pub async fn load_snapshot(
     let row: SnapshotRow = sqlx::query_as(
         "WITH RECURSIVE
          memberships AS (
-             SELECT department_id FROM user_departments WHERE user_id = $1
+             SELECT department_id, is_primary FROM user_departments WHERE user_id = $1
          ),
          subtree (id, parent_id) AS (
              SELECT d.id, d.parent_id FROM departments d
@@ -694,6 +695,7 @@ pub async fn load_snapshot(
              (SELECT status FROM users WHERE id = $1) AS status,
              ARRAY(SELECT role_id FROM assigned ORDER BY role_id) AS assigned_role_ids,
              ARRAY(SELECT department_id FROM memberships ORDER BY department_id) AS department_ids,
+             (SELECT department_id FROM memberships WHERE is_primary) AS primary_department_id,
              (SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'parent_id', parent_id)), '[]')
                 FROM subtree) AS departments,
              (SELECT coalesce(jsonb_agg(jsonb_build_object(
@@ -734,6 +736,7 @@ pub async fn load_snapshot(
         grants: row.grants.0,
         field_rules: row.field_rules.0,
         department_ids: row.department_ids,
+        primary_department_id: row.primary_department_id,
         departments: row.departments.0,
         reports: row.reports.0,
     })

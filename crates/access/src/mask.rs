@@ -1,8 +1,8 @@
-//! Masks for sensitive fields shown read-only. The owning service applies them (it has the
-//! values); they live here as the reference implementation and the one the contract's examples
-//! come from. Everything counts characters, never bytes, so multi-byte text is never split.
+//! Masks for sensitive fields shown read-only. Owning services apply them (they have the
+//! values); the examples in `crm.permission.v1.MaskKind` come from here. Everything counts
+//! characters, never bytes, so multi-byte text is never split.
 
-use super::model::MaskKind;
+use crate::MaskKind;
 
 /// Masks `value` for display:
 /// - `Phone`: first 3 and last 4 characters kept, one `*` per hidden one: `138****5678`;

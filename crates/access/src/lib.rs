@@ -1,0 +1,540 @@
+//! # crm-access
+//!
+//! The caller of an owning service and what they may do there, as the permission service
+//! decided it (`crm.permission.v1.AccessContext`): per action, a [`Scope`] of records (a
+//! predicate over `owner_id` and `department_id`) and the field rules that go with it.
+//!
+//! The gateway builds an [`Access`] from `CompileScope` answers and attaches it to every call
+//! ([`Access::to_metadata`]); owning services read it back ([`Access::from_metadata`]), refuse
+//! actions it carries no scope for, add [`Scope::push_predicate`] to every query (feature `sql`)
+//! so lists, counts and exports never hold a row the caller may not see, and pass every value
+//! they return through [`Scope::show`] (hidden fields left out, masked ones masked).
+//!
+//! Why the gateway compiles and services apply (ADR 0009): one `CompileScope` per user, action
+//! and permission version, cached in Redis, serves every replica of every service; services
+//! walk no trees and call nobody on the request path.
+
+use std::collections::BTreeMap;
+
+use crm_errors::{ApiError, Code, FieldViolation};
+use crm_proto::permission as pb;
+use prost::Message;
+use tonic::metadata::{MetadataMap, MetadataValue};
+use uuid::Uuid;
+
+pub mod mask;
+
+/// The binary metadata entry carrying the protobuf-encoded `AccessContext`.
+pub const METADATA_KEY: &str = "crm-access-bin";
+
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident: $pb:ident { $($variant:ident = $s:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $s),+
+                }
+            }
+
+            pub fn to_pb(self) -> pb::$pb {
+                match self {
+                    $($name::$variant => pb::$pb::$variant),+
+                }
+            }
+
+            /// `None` for UNSPECIFIED and unknown numbers.
+            pub fn from_pb(raw: i32) -> Option<Self> {
+                match pb::$pb::try_from(raw).ok()? {
+                    $(pb::$pb::$variant => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// What records a decision is about.
+    Resource: Resource {
+        Account = "account",
+        Contact = "contact",
+        Lead = "lead",
+        Opportunity = "opportunity",
+        Contract = "contract",
+        Ticket = "ticket",
+    }
+}
+
+wire_enum! {
+    Action: Action {
+        Read = "read",
+        Create = "create",
+        Update = "update",
+        Delete = "delete",
+        Export = "export",
+        Assign = "assign",
+        Approve = "approve",
+    }
+}
+
+wire_enum! {
+    Visibility: FieldVisibility {
+        Hidden = "hidden",
+        ReadOnly = "read_only",
+        Editable = "editable",
+    }
+}
+
+wire_enum! {
+    /// How a read-only field is shown: [`mask::apply_mask`].
+    MaskKind: MaskKind {
+        Phone = "phone",
+        Email = "email",
+        IdNumber = "id_number",
+    }
+}
+
+/// What a caller may do with one field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldAccess {
+    pub visibility: Visibility,
+    pub mask: Option<MaskKind>,
+}
+
+impl FieldAccess {
+    /// A field without a rule.
+    pub const UNRESTRICTED: FieldAccess = FieldAccess {
+        visibility: Visibility::Editable,
+        mask: None,
+    };
+}
+
+/// The records one action may touch, and its field rules:
+/// `all OR owner_id = ANY(owner_ids) OR department_id = ANY(department_ids)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub all: bool,
+    pub owner_ids: Vec<Uuid>,
+    pub department_ids: Vec<Uuid>,
+    /// Fields that are not [`FieldAccess::UNRESTRICTED`].
+    pub fields: BTreeMap<String, FieldAccess>,
+    /// The caller's primary department: where their new records go by default.
+    pub primary_department_id: Option<Uuid>,
+    pub permission_version: i64,
+}
+
+impl Scope {
+    /// Every record, every field: for trusted tools and tests that act as the system.
+    pub fn everything() -> Self {
+        Scope {
+            all: true,
+            ..Default::default()
+        }
+    }
+
+    /// No record at all: the action is not granted.
+    pub fn is_empty(&self) -> bool {
+        !self.all && self.owner_ids.is_empty() && self.department_ids.is_empty()
+    }
+
+    pub fn covers(&self, owner_id: Option<Uuid>, department_id: Option<Uuid>) -> bool {
+        self.all
+            || owner_id.is_some_and(|o| self.owner_ids.contains(&o))
+            || department_id.is_some_and(|d| self.department_ids.contains(&d))
+    }
+
+    pub fn field(&self, name: &str) -> FieldAccess {
+        self.fields
+            .get(name)
+            .copied()
+            .unwrap_or(FieldAccess::UNRESTRICTED)
+    }
+
+    pub fn hidden_fields(&self) -> impl Iterator<Item = &str> {
+        self.fields
+            .iter()
+            .filter(|(_, a)| a.visibility == Visibility::Hidden)
+            .map(|(f, _)| f.as_str())
+    }
+
+    /// A value as the caller may see it: `None` when the field is hidden, masked when its rule
+    /// says so, else unchanged.
+    pub fn show(&self, field: &str, value: Option<String>) -> Option<String> {
+        let access = self.field(field);
+        match (access.visibility, access.mask) {
+            (Visibility::Hidden, _) => None,
+            (_, Some(kind)) => value.map(|v| mask::apply_mask(kind, &v)),
+            _ => value,
+        }
+    }
+
+    /// Refuses writes to fields that are not editable (`PERMISSION_DENIED`, one violation per
+    /// field, so a client knows which ones to leave out).
+    pub fn check_writable<'a>(
+        &self,
+        fields: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), ApiError> {
+        let violations: Vec<FieldViolation> = fields
+            .into_iter()
+            .filter(|f| self.field(f).visibility != Visibility::Editable)
+            .map(|f| FieldViolation::new(f, "you may not set this field"))
+            .collect();
+        if violations.is_empty() {
+            return Ok(());
+        }
+        let mut err = ApiError::new(
+            Code::PermissionDenied,
+            format!(
+                "you may not set {}",
+                violations
+                    .iter()
+                    .map(|v| v.field.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+        err.violations = violations;
+        Err(err)
+    }
+
+    /// Appends ` AND (<predicate>)` over the table's `owner_id` and `department_id`.
+    #[cfg(feature = "sql")]
+    pub fn push_predicate(&self, b: &mut sqlx::QueryBuilder<sqlx::Postgres>) {
+        if self.all {
+            return;
+        }
+        if self.is_empty() {
+            b.push(" AND false");
+            return;
+        }
+        b.push(" AND (owner_id = ANY(")
+            .push_bind(self.owner_ids.clone())
+            .push(") OR department_id = ANY(")
+            .push_bind(self.department_ids.clone())
+            .push("))");
+    }
+}
+
+fn malformed(what: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        Code::InvalidArgument,
+        format!("{METADATA_KEY} is malformed: {what}"),
+    )
+}
+
+fn uuid_of(field: &str, raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| malformed(format!("{field} {raw:?} is not a UUID")))
+}
+
+fn optional_uuid(field: &str, raw: &str) -> Result<Option<Uuid>, ApiError> {
+    (!raw.is_empty()).then(|| uuid_of(field, raw)).transpose()
+}
+
+impl TryFrom<pb::CompiledScope> for Scope {
+    type Error = ApiError;
+
+    fn try_from(s: pb::CompiledScope) -> Result<Self, ApiError> {
+        let ids = |field: &str, raw: &[String]| -> Result<Vec<Uuid>, ApiError> {
+            raw.iter().map(|r| uuid_of(field, r)).collect()
+        };
+        let mut fields = BTreeMap::new();
+        for f in s.fields {
+            let visibility = Visibility::from_pb(f.visibility)
+                .ok_or_else(|| malformed(format!("field {:?} has no visibility", f.field)))?;
+            let mask = MaskKind::from_pb(f.mask);
+            fields.insert(f.field, FieldAccess { visibility, mask });
+        }
+        Ok(Scope {
+            all: s.all,
+            owner_ids: ids("owner_ids", &s.owner_ids)?,
+            department_ids: ids("department_ids", &s.department_ids)?,
+            fields,
+            primary_department_id: optional_uuid(
+                "primary_department_id",
+                &s.primary_department_id,
+            )?,
+            permission_version: s.permission_version,
+        })
+    }
+}
+
+impl From<&Scope> for pb::CompiledScope {
+    fn from(s: &Scope) -> Self {
+        let ids = |v: &[Uuid]| v.iter().map(Uuid::to_string).collect();
+        pb::CompiledScope {
+            all: s.all,
+            owner_ids: ids(&s.owner_ids),
+            department_ids: ids(&s.department_ids),
+            fields: s
+                .fields
+                .iter()
+                .map(|(field, a)| pb::FieldAccess {
+                    field: field.clone(),
+                    visibility: a.visibility.to_pb() as i32,
+                    mask: a.mask.map_or(0, |m| m.to_pb() as i32),
+                })
+                .collect(),
+            permission_version: s.permission_version,
+            primary_department_id: s
+                .primary_department_id
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The caller of one call and their scope per resource and action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Access {
+    pub user_id: Uuid,
+    scopes: BTreeMap<(Resource, Action), Scope>,
+}
+
+/// `PERMISSION_DENIED` for an action the caller holds no grant for.
+pub fn denied(resource: Resource, action: Action) -> ApiError {
+    ApiError::new(
+        Code::PermissionDenied,
+        format!("you may not {action} {resource} records"),
+    )
+}
+
+impl Access {
+    pub fn new(user_id: Uuid) -> Self {
+        Access {
+            user_id,
+            scopes: BTreeMap::new(),
+        }
+    }
+
+    /// Every action on every record of every resource: what a trusted tool or a test acting as
+    /// the system holds.
+    pub fn system(user_id: Uuid) -> Self {
+        let mut access = Access::new(user_id);
+        for &resource in Resource::ALL {
+            for &action in Action::ALL {
+                access.insert(resource, action, Scope::everything());
+            }
+        }
+        access
+    }
+
+    pub fn with(mut self, resource: Resource, action: Action, scope: Scope) -> Self {
+        self.insert(resource, action, scope);
+        self
+    }
+
+    pub fn insert(&mut self, resource: Resource, action: Action, scope: Scope) {
+        self.scopes.insert((resource, action), scope);
+    }
+
+    /// The scope of `action` on `resource`, if the context carries one.
+    pub fn get(&self, resource: Resource, action: Action) -> Option<&Scope> {
+        self.scopes.get(&(resource, action))
+    }
+
+    /// The scope of `action` on `resource`; `PERMISSION_DENIED` when the caller may not do it
+    /// at all.
+    pub fn scope(&self, resource: Resource, action: Action) -> Result<&Scope, ApiError> {
+        match self.get(resource, action) {
+            Some(scope) if !scope.is_empty() => Ok(scope),
+            _ => Err(denied(resource, action)),
+        }
+    }
+
+    /// The context a call carries; `UNAUTHENTICATED` without one.
+    pub fn from_metadata(metadata: &MetadataMap) -> Result<Self, ApiError> {
+        let value = metadata.get_bin(METADATA_KEY).ok_or_else(|| {
+            ApiError::new(
+                Code::Unauthenticated,
+                format!("the call carries no access context ({METADATA_KEY})"),
+            )
+        })?;
+        let bytes = value.to_bytes().map_err(|_| malformed("not base64"))?;
+        Self::decode(&bytes)
+    }
+
+    pub fn to_metadata(&self, metadata: &mut MetadataMap) {
+        metadata.insert_bin(METADATA_KEY, MetadataValue::from_bytes(&self.encode()));
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        pb::AccessContext {
+            user_id: self.user_id.to_string(),
+            scopes: self
+                .scopes
+                .iter()
+                .map(|((resource, action), scope)| pb::ActionScope {
+                    resource: resource.to_pb() as i32,
+                    action: action.to_pb() as i32,
+                    scope: Some(scope.into()),
+                })
+                .collect(),
+        }
+        .encode_to_vec()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, ApiError> {
+        let context = pb::AccessContext::decode(bytes).map_err(malformed)?;
+        let mut access = Access::new(uuid_of("user_id", &context.user_id)?);
+        for s in context.scopes {
+            let resource =
+                Resource::from_pb(s.resource).ok_or_else(|| malformed("unknown resource"))?;
+            let action = Action::from_pb(s.action).ok_or_else(|| malformed("unknown action"))?;
+            access.insert(resource, action, s.scope.unwrap_or_default().try_into()?);
+        }
+        Ok(access)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    fn scope() -> Scope {
+        Scope {
+            all: false,
+            owner_ids: vec![id(1), id(2)],
+            department_ids: vec![id(10)],
+            fields: BTreeMap::from([
+                (
+                    "phone".to_string(),
+                    FieldAccess {
+                        visibility: Visibility::ReadOnly,
+                        mask: Some(MaskKind::Phone),
+                    },
+                ),
+                (
+                    "website".to_string(),
+                    FieldAccess {
+                        visibility: Visibility::Hidden,
+                        mask: None,
+                    },
+                ),
+                (
+                    "industry".to_string(),
+                    FieldAccess {
+                        visibility: Visibility::ReadOnly,
+                        mask: None,
+                    },
+                ),
+            ]),
+            primary_department_id: Some(id(10)),
+            permission_version: 7,
+        }
+    }
+
+    #[test]
+    fn covers_owners_departments_or_everything() {
+        let s = scope();
+        assert!(s.covers(Some(id(2)), None));
+        assert!(s.covers(Some(id(3)), Some(id(10))));
+        assert!(!s.covers(Some(id(3)), Some(id(11))));
+        assert!(!s.covers(None, None));
+        assert!(Scope::everything().covers(None, None));
+        assert!(Scope::default().is_empty());
+        assert!(!Scope::default().covers(Some(id(1)), Some(id(10))));
+    }
+
+    #[test]
+    fn shows_values_as_the_field_rules_say() {
+        let s = scope();
+        assert_eq!(
+            s.show("phone", Some("13812345678".into())).as_deref(),
+            Some("138****5678")
+        );
+        assert_eq!(s.show("website", Some("https://x.example".into())), None);
+        assert_eq!(
+            s.show("industry", Some("Retail".into())).as_deref(),
+            Some("Retail")
+        );
+        assert_eq!(s.show("name", Some("Acme".into())).as_deref(), Some("Acme"));
+        assert_eq!(s.show("phone", None), None);
+        assert_eq!(s.hidden_fields().collect::<Vec<_>>(), ["website"]);
+    }
+
+    #[test]
+    fn writes_to_read_only_and_hidden_fields_are_refused_by_name() {
+        let s = scope();
+        assert!(s.check_writable(["name", "email"]).is_ok());
+        let err = s.check_writable(["name", "phone", "website"]).unwrap_err();
+        assert_eq!(err.code, Code::PermissionDenied);
+        let fields: Vec<_> = err.violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["phone", "website"]);
+    }
+
+    #[test]
+    fn round_trips_through_metadata() {
+        let access = Access::new(id(1))
+            .with(Resource::Contact, Action::Read, scope())
+            .with(Resource::Account, Action::Update, Scope::everything());
+        let mut metadata = MetadataMap::new();
+        access.to_metadata(&mut metadata);
+        let back = Access::from_metadata(&metadata).unwrap();
+        assert_eq!(back, access);
+        assert_eq!(
+            back.scope(Resource::Contact, Action::Read).unwrap(),
+            &scope()
+        );
+        assert!(back.get(Resource::Account, Action::Read).is_none());
+        assert_eq!(
+            back.scope(Resource::Contact, Action::Update)
+                .unwrap_err()
+                .code,
+            Code::PermissionDenied
+        );
+        assert_eq!(Access::system(id(2)).scopes.len(), 6 * 7);
+    }
+
+    #[test]
+    fn a_missing_or_broken_context_is_refused() {
+        let missing = Access::from_metadata(&MetadataMap::new()).unwrap_err();
+        assert_eq!(missing.code, Code::Unauthenticated);
+
+        let mut broken = MetadataMap::new();
+        broken.insert_bin(METADATA_KEY, MetadataValue::from_bytes(b"\xff\xff\xff"));
+        assert_eq!(
+            Access::from_metadata(&broken).unwrap_err().code,
+            Code::InvalidArgument
+        );
+
+        let bad_id = pb::AccessContext {
+            user_id: "nobody".into(),
+            scopes: vec![],
+        }
+        .encode_to_vec();
+        assert_eq!(
+            Access::decode(&bad_id).unwrap_err().code,
+            Code::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn an_empty_scope_is_no_grant() {
+        let access = Access::new(id(1)).with(Resource::Account, Action::Read, Scope::default());
+        assert_eq!(
+            access
+                .scope(Resource::Account, Action::Read)
+                .unwrap_err()
+                .message,
+            "you may not read account records"
+        );
+    }
+}
