@@ -13,7 +13,8 @@ use crm_proto::customer as pb;
 use uuid::Uuid;
 
 use crate::model::{
-    Account, AccountList, AccountPatch, Contact, ContactList, ContactPatch, Grade, LifecycleStatus,
+    Account, AccountList, AccountPatch, Contact, ContactList, ContactPatch, ExportAccountsParams,
+    ExportContactsParams, Grade, LifecycleStatus,
     ListAccountsParams, ListContactsParams, NewAccount, NewContact, SortField, SortOrder,
 };
 
@@ -161,6 +162,7 @@ impl TryFrom<pb::Account> for Account {
         Ok(Account {
             id: uuid("id", &a.id)?,
             owner_id: optional_uuid("owner_id", &a.owner_id)?,
+            department_id: optional_uuid("department_id", &a.department_id)?,
             lifecycle_status: lifecycle_status(a.lifecycle_status)?,
             grade: grade(a.grade)?,
             created_at: timestamp("created_at", a.created_at)?,
@@ -185,6 +187,7 @@ impl From<NewAccount> for pb::CreateAccountRequest {
             phone: text(a.phone),
             email: text(a.email),
             owner_id: id_text(a.owner_id),
+            department_id: id_text(a.department_id),
             tags: a.tags,
             lifecycle_status: status_code(a.lifecycle_status),
             grade: grade_code(a.grade),
@@ -212,6 +215,7 @@ impl From<AccountUpdate> for pb::UpdateAccountRequest {
             phone: p.phone.map(text),
             email: p.email.map(text),
             owner_id: p.owner_id.map(|id| id.to_string()),
+            department_id: p.department_id.map(id_text),
             tags: p.tags.map(|values| pb::Tags { values }),
             lifecycle_status: p
                 .lifecycle_status
@@ -233,6 +237,7 @@ impl From<ListAccountsParams> for pb::ListAccountsRequest {
             query: text(q.q),
             sort: sort_code(q.sort),
             descending: descending(q.order),
+            include_total: q.include_total.unwrap_or(false),
         }
     }
 }
@@ -247,7 +252,36 @@ impl TryFrom<pb::ListAccountsResponse> for AccountList {
                 .map(Account::try_from)
                 .collect::<Result<_>>()?,
             next_page_token: non_empty(r.next_page_token),
+            // Zero when not asked for: the handler keeps it only when it asked.
+            total_size: Some(r.total_size),
         })
+    }
+}
+
+impl From<ExportAccountsParams> for pb::ExportAccountsRequest {
+    fn from(q: ExportAccountsParams) -> Self {
+        pb::ExportAccountsRequest {
+            owner_id: id_text(q.owner_id),
+            tag: text(q.tag),
+            lifecycle_status: status_code(q.status),
+            query: text(q.q),
+            sort: sort_code(q.sort),
+            descending: descending(q.order),
+        }
+    }
+}
+
+impl From<ExportContactsParams> for pb::ExportContactsRequest {
+    fn from(q: ExportContactsParams) -> Self {
+        pb::ExportContactsRequest {
+            owner_id: id_text(q.owner_id),
+            tag: text(q.tag),
+            lifecycle_status: status_code(q.status),
+            query: text(q.q),
+            sort: sort_code(q.sort),
+            descending: descending(q.order),
+            account_id: id_text(q.account_id),
+        }
     }
 }
 
@@ -260,6 +294,7 @@ impl TryFrom<pb::Contact> for Contact {
             id: uuid("id", &c.id)?,
             account_id: optional_uuid("account_id", &c.account_id)?,
             owner_id: optional_uuid("owner_id", &c.owner_id)?,
+            department_id: optional_uuid("department_id", &c.department_id)?,
             lifecycle_status: lifecycle_status(c.lifecycle_status)?,
             grade: grade(c.grade)?,
             created_at: timestamp("created_at", c.created_at)?,
@@ -285,6 +320,7 @@ impl From<NewContact> for pb::CreateContactRequest {
             phone: text(c.phone),
             title: text(c.title),
             owner_id: id_text(c.owner_id),
+            department_id: id_text(c.department_id),
             tags: c.tags,
             lifecycle_status: status_code(c.lifecycle_status),
             grade: grade_code(c.grade),
@@ -313,6 +349,7 @@ impl From<ContactUpdate> for pb::UpdateContactRequest {
             phone: p.phone.map(text),
             title: p.title.map(text),
             owner_id: p.owner_id.map(|id| id.to_string()),
+            department_id: p.department_id.map(id_text),
             tags: p.tags.map(|values| pb::Tags { values }),
             lifecycle_status: p
                 .lifecycle_status
@@ -334,6 +371,7 @@ impl From<ListContactsParams> for pb::ListContactsRequest {
             sort: sort_code(q.sort),
             descending: descending(q.order),
             account_id: id_text(q.account_id),
+            include_total: q.include_total.unwrap_or(false),
         }
     }
 }
@@ -348,6 +386,8 @@ impl TryFrom<pb::ListContactsResponse> for ContactList {
                 .map(Contact::try_from)
                 .collect::<Result<_>>()?,
             next_page_token: non_empty(r.next_page_token),
+            // Zero when not asked for: the handler keeps it only when it asked.
+            total_size: Some(r.total_size),
         })
     }
 }
@@ -365,6 +405,7 @@ mod tests {
             phone: String::new(),
             email: String::new(),
             owner_id: Uuid::new_v4().to_string(),
+            department_id: String::new(),
             tags: vec!["vip".into()],
             lifecycle_status: pb::LifecycleStatus::Active as i32,
             grade: pb::Grade::Unspecified as i32,

@@ -4,7 +4,7 @@
 //! HTTP/2 and reconnects on its own), so the gateway starts even while the service is still
 //! down; calls made meanwhile fail as `unavailable` (503). Every call carries:
 //! - the W3C trace context of the request span (the [`TracePropagation`] interceptor);
-//! - the caller's user id in `x-crm-user-id` (the service's default owner);
+//! - the caller's [`Access`] in `crm-access-bin`: who they are and their scopes (see `authz`);
 //! - the request id in `x-request-id`, so service logs can be joined with the gateway's.
 
 use std::time::Duration;
@@ -15,12 +15,10 @@ use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::auth::AuthUser;
+use crm_access::Access;
 use crate::error::Error;
 use crate::observability;
 
-/// Metadata key carrying the authenticated caller to services.
-pub const USER_ID_METADATA: &str = "x-crm-user-id";
 const REQUEST_ID_METADATA: &str = "x-request-id";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -57,13 +55,11 @@ pub fn lazy_channel(setting: &str, url: &str, timeout: Duration) -> Result<Chann
         .connect_lazy())
 }
 
-/// A gRPC request made on behalf of `caller` within the current request.
-pub fn request<T>(message: T, caller: &AuthUser) -> tonic::Request<T> {
+/// A gRPC request made on behalf of the caller holding `access`, within the current request.
+pub fn request<T>(message: T, access: &Access) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     let metadata = request.metadata_mut();
-    if let Ok(value) = MetadataValue::try_from(caller.user_id.to_string()) {
-        metadata.insert(USER_ID_METADATA, value);
-    }
+    access.to_metadata(metadata);
     if let Some(id) = observability::current_request_id()
         && let Ok(value) = MetadataValue::try_from(id)
     {

@@ -50,6 +50,7 @@
 //! - [`token`]: subject → user id mapping and development tokens (`crm-token`).
 
 pub mod auth;
+pub mod authz;
 pub mod convert;
 pub mod customer;
 pub mod error;

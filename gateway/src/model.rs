@@ -49,6 +49,9 @@ pub struct Account {
     pub email: Option<String>,
     /// The user who owns the account (defaults to its creator).
     pub owner_id: Option<Uuid>,
+    /// The department it belongs to (defaults to its creator's primary department);
+    /// department data scopes go by it.
+    pub department_id: Option<Uuid>,
     pub tags: Vec<String>,
     pub lifecycle_status: LifecycleStatus,
     pub grade: Option<Grade>,
@@ -77,6 +80,9 @@ pub struct NewAccount {
     /// Defaults to the caller.
     #[serde(default)]
     pub owner_id: Option<Uuid>,
+    /// Defaults to the caller's primary department.
+    #[serde(default)]
+    pub department_id: Option<Uuid>,
     #[serde(default)]
     pub tags: Vec<String>,
     /// Defaults to `prospect`.
@@ -108,6 +114,10 @@ pub struct AccountPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Uuid)]
     pub owner_id: Option<Uuid>,
+    /// Moving a record to another owner or department needs the `assign` permission.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Uuid>)]
+    pub department_id: Option<Option<Uuid>>,
     /// Replaces the whole list.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Vec<String>)]
@@ -132,6 +142,7 @@ pub struct Contact {
     pub phone: Option<String>,
     pub title: Option<String>,
     pub owner_id: Option<Uuid>,
+    pub department_id: Option<Uuid>,
     pub tags: Vec<String>,
     pub lifecycle_status: LifecycleStatus,
     pub grade: Option<Grade>,
@@ -164,6 +175,9 @@ pub struct NewContact {
     /// Defaults to the caller.
     #[serde(default)]
     pub owner_id: Option<Uuid>,
+    /// Defaults to the caller's primary department.
+    #[serde(default)]
+    pub department_id: Option<Uuid>,
     #[serde(default)]
     pub tags: Vec<String>,
     /// Defaults to `prospect`.
@@ -199,6 +213,10 @@ pub struct ContactPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Uuid)]
     pub owner_id: Option<Uuid>,
+    /// Moving a record to another owner or department needs the `assign` permission.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Uuid>)]
+    pub department_id: Option<Option<Uuid>>,
     /// Replaces the whole list.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Vec<String>)]
@@ -256,6 +274,10 @@ pub struct ListAccountsParams {
     /// Default `asc`.
     #[param(inline)]
     pub order: Option<SortOrder>,
+    /// Also count every matching record you may see (`total_size`).
+    #[serde(default, deserialize_with = "bool_from_str")]
+    #[param(value_type = Option<bool>)]
+    pub include_total: Option<bool>,
 }
 
 /// Query string of `GET /api/v1/contacts`.
@@ -286,6 +308,10 @@ pub struct ListContactsParams {
     /// Default `asc`.
     #[param(inline)]
     pub order: Option<SortOrder>,
+    /// Also count every matching record you may see (`total_size`).
+    #[serde(default, deserialize_with = "bool_from_str")]
+    #[param(value_type = Option<bool>)]
+    pub include_total: Option<bool>,
 }
 
 /// One page of accounts.
@@ -294,6 +320,9 @@ pub struct AccountList {
     pub items: Vec<Account>,
     /// Pass as `page_token` to get the next page; `null` on the last page.
     pub next_page_token: Option<String>,
+    /// With `include_total=true`: every matching record you may see, across all pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_size: Option<i64>,
 }
 
 /// One page of contacts.
@@ -302,6 +331,9 @@ pub struct ContactList {
     pub items: Vec<Contact>,
     /// Pass as `page_token` to get the next page; `null` on the last page.
     pub next_page_token: Option<String>,
+    /// With `include_total=true`: every matching record you may see, across all pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_size: Option<i64>,
 }
 
 /// For `Option<Option<T>>` fields: absent → `None` (via `#[serde(default)]`), `null` →
@@ -334,6 +366,72 @@ where
         .parse::<u32>()
         .map(Some)
         .map_err(|_| serde::de::Error::custom(format!("expected a whole number, got {text:?}")))
+}
+
+/// `true` / `false` in a query string.
+fn bool_from_str<'de, D>(deserializer: D) -> Result<Option<bool>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let text = String::deserialize(deserializer)?;
+    match text.trim() {
+        "true" => Ok(Some(true)),
+        "false" => Ok(Some(false)),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected true or false, got {text:?}"
+        ))),
+    }
+}
+
+/// How an export is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    /// One JSON record per line (`application/x-ndjson`).
+    #[default]
+    Ndjson,
+    /// RFC 4180 CSV with a header row (`text/csv`); cells that a spreadsheet would run as a
+    /// formula are prefixed with `'`.
+    Csv,
+}
+
+/// Query string of `GET /api/v1/accounts/export`: the filters and sort of a list, no paging.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportAccountsParams {
+    /// Default `ndjson`.
+    #[param(inline)]
+    pub format: Option<ExportFormat>,
+    pub owner_id: Option<Uuid>,
+    pub tag: Option<String>,
+    #[param(inline)]
+    pub status: Option<LifecycleStatus>,
+    pub q: Option<String>,
+    #[param(inline)]
+    pub sort: Option<SortField>,
+    #[param(inline)]
+    pub order: Option<SortOrder>,
+}
+
+/// Query string of `GET /api/v1/contacts/export`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportContactsParams {
+    /// Default `ndjson`.
+    #[param(inline)]
+    pub format: Option<ExportFormat>,
+    pub account_id: Option<Uuid>,
+    pub owner_id: Option<Uuid>,
+    pub tag: Option<String>,
+    #[param(inline)]
+    pub status: Option<LifecycleStatus>,
+    pub q: Option<String>,
+    #[param(inline)]
+    pub sort: Option<SortField>,
+    #[param(inline)]
+    pub order: Option<SortOrder>,
 }
 
 #[cfg(test)]

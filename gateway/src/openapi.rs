@@ -15,6 +15,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{PROBLEM_JSON, Problem, ProblemField};
 use crate::model::{
+    ExportFormat,
     Account, AccountList, AccountPatch, Contact, ContactList, ContactPatch, Grade, LifecycleStatus,
     NewAccount, NewContact, SortField, SortOrder,
 };
@@ -40,12 +41,14 @@ pub const DOCS_PATH: &str = "/api/v1/docs";
     ),
     paths(
         accounts::create, accounts::list, accounts::get, accounts::update, accounts::delete,
+        accounts::export,
         contacts::create, contacts::list, contacts::get, contacts::update, contacts::delete,
+        contacts::export,
         auth::login, auth::refresh, auth::logout, auth::jwks,
     ),
     components(schemas(
         Problem, ProblemField, Account, NewAccount, AccountPatch, AccountList, Contact, NewContact,
-        ContactPatch, ContactList, LifecycleStatus, Grade, SortField, SortOrder, LoginBody,
+        ContactPatch, ContactList, ExportFormat, LifecycleStatus, Grade, SortField, SortOrder, LoginBody,
         RefreshBody, TokenResponse,
     )),
     modifiers(&Conventions),

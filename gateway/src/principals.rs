@@ -1,4 +1,5 @@
-//! Whether the user behind a valid token may still act: a token outlives a disabled account by
+//! Whether the user behind a valid token may still act (and, for `authz`, the newest
+//! permission version): a token outlives a disabled account by
 //! up to its lifetime, so the gateway asks.
 //!
 //! Each replica keeps `user id → active?` in memory, filled from the permission service
@@ -34,6 +35,8 @@ pub struct Principals {
 }
 
 struct Inner {
+    /// Told the `permission_version` of every event, for the authorisation cache.
+    versions: std::sync::OnceLock<crate::authz::PermissionVersion>,
     /// Set once the event consumer has partitions: from then on, no change is missed.
     following: tokio::sync::watch::Sender<bool>,
     users: UserServiceClient<Channel>,
@@ -46,6 +49,7 @@ impl Principals {
     pub fn new(channel: Channel, ttl: Duration) -> Self {
         Self {
             inner: Arc::new(Inner {
+                versions: std::sync::OnceLock::new(),
                 following: tokio::sync::watch::channel(false).0,
                 users: UserServiceClient::new(channel),
                 entries: Mutex::new(HashMap::new()),
@@ -53,6 +57,12 @@ impl Principals {
                 stale_ttl: ttl.max(Duration::from_secs(600)),
             }),
         }
+    }
+
+    /// Also reports each event's permission version to `versions`.
+    pub fn with_versions(self, versions: crate::authz::PermissionVersion) -> Self {
+        let _ = self.inner.versions.set(versions);
+        self
     }
 
     /// Whether `user` exists and is active.
@@ -150,6 +160,12 @@ impl Principals {
                     };
                     if let Some(user) = user_of(&event) {
                         self.forget(user).await;
+                    }
+                    if let (Some(versions), Some(version)) = (
+                        self.inner.versions.get(),
+                        event.data.get("permission_version").and_then(|v| v.as_i64()),
+                    ) {
+                        versions.observe(version);
                     }
                 }
                 Err(err) => {

@@ -29,6 +29,8 @@ pub struct Settings {
     pub kafka: Option<crm_settings::KafkaSettings>,
     #[serde(default)]
     pub principals: PrincipalsSettings,
+    #[serde(default)]
+    pub authz: AuthzSettings,
 }
 
 /// How the gateway learns whether a token's user may still act (see `principals`).
@@ -71,10 +73,39 @@ impl Settings {
 pub struct ServicesSettings {
     /// The customer service's gRPC endpoint, e.g. `http://127.0.0.1:50051`.
     pub customer: String,
-    /// The permission service's gRPC endpoint. Without it the gateway serves no sign-in routes
-    /// (`/api/v1/auth/*`, `/.well-known/jwks.json`) and only verifies tokens.
-    #[serde(default)]
-    pub permission: Option<String>,
+    /// The permission service's gRPC endpoint: sign-in, user status and every authorisation
+    /// decision (the gateway cannot serve the API without it).
+    pub permission: String,
+}
+
+/// How authorisation decisions are cached (see `authz`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthzSettings {
+    /// How long a cached scope lives in Redis. Entries are keyed by permission version, so this
+    /// only bounds memory: a change of permissions is seen at once, whatever the TTL.
+    #[serde(default = "default_authz_cache_ttl_secs")]
+    pub cache_ttl_secs: u64,
+    /// How often the current permission version is asked for, in case events are missed (or
+    /// no broker is configured): the longest a revocation can go unnoticed then.
+    #[serde(default = "default_version_poll_secs")]
+    pub version_poll_secs: u64,
+}
+
+fn default_authz_cache_ttl_secs() -> u64 {
+    600
+}
+
+fn default_version_poll_secs() -> u64 {
+    5
+}
+
+impl Default for AuthzSettings {
+    fn default() -> Self {
+        Self {
+            cache_ttl_secs: default_authz_cache_ttl_secs(),
+            version_poll_secs: default_version_poll_secs(),
+        }
+    }
 }
 
 /// How bearer tokens are verified.

@@ -23,8 +23,8 @@ use crate::settings::Settings;
 #[derive(Clone)]
 pub struct AppState {
     pub customers: CustomerService,
-    /// Sign-in routes answer 500 (`services.permission` not configured) without it.
-    pub permission: Option<crate::permission::PermissionService>,
+    pub permission: crate::permission::PermissionService,
+    pub authz: crate::authz::Authorizer,
     pub auth: Arc<Authenticator>,
     pub idempotency: IdempotencyStore,
     pub rate_limiter: crate::rate_limit::RateLimiter,
@@ -51,6 +51,8 @@ pub struct Application {
         crm_settings::KafkaSettings,
         String,
     )>,
+    /// The permission-version poll, started with the server.
+    version_poll: (crate::authz::Authorizer, Duration),
 }
 
 impl Application {
@@ -62,34 +64,37 @@ impl Application {
         let _ = crm_lifecycle::metrics_handle();
         let request_timeout = Duration::from_secs(settings.http.request_timeout_secs.max(1));
 
-        let permission = settings
-            .services
-            .permission
-            .as_deref()
-            .map(|url| crate::permission::PermissionService::connect_lazy(url, request_timeout))
-            .transpose()?;
-        let principals = permission.as_ref().map(|p| {
-            crate::principals::Principals::new(
-                p.channel(),
-                Duration::from_secs(settings.principals.status_ttl_secs),
-            )
-        });
-        let mut authenticator = Authenticator::new(&settings.auth)?;
-        if let Some(principals) = &principals {
-            authenticator = authenticator.with_principals(principals.clone());
-        }
+        let permission = crate::permission::PermissionService::connect_lazy(
+            &settings.services.permission,
+            request_timeout,
+        )?;
+        let principals = crate::principals::Principals::new(
+            permission.channel(),
+            Duration::from_secs(settings.principals.status_ttl_secs),
+        );
+        let authz = crate::authz::Authorizer::new(
+            permission.channel(),
+            crate::idempotency::lazy_redis(&settings.redis)?,
+            &settings.redis.key_prefix,
+            Duration::from_secs(settings.authz.cache_ttl_secs),
+        );
+        let authenticator = Authenticator::new(&settings.auth)?.with_principals(principals.clone());
         // Followed from run_until_stopped: (what, broker, topic).
-        let follower = match (&principals, &settings.kafka) {
-            (Some(p), Some(kafka)) => Some((
-                p.clone(),
+        let follower = settings.kafka.as_ref().map(|kafka| {
+            (
+                principals.with_versions(authz.version()),
                 kafka.clone(),
                 settings.principals.permission_topic.clone(),
-            )),
-            _ => None,
-        };
+            )
+        });
+        let version_poll = (
+            authz.clone(),
+            Duration::from_secs(settings.authz.version_poll_secs.max(1)),
+        );
         let state = AppState {
             customers: CustomerService::connect_lazy(&settings.services.customer, request_timeout)?,
             permission,
+            authz,
             auth: Arc::new(authenticator),
             idempotency: IdempotencyStore::new(
                 &settings.redis,
@@ -127,6 +132,7 @@ impl Application {
             port,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
             listener_task: follower,
+            version_poll,
         })
     }
 
@@ -150,7 +156,9 @@ impl Application {
             port,
             grace,
             listener_task,
+            version_poll,
         } = self;
+        let poller = tokio::spawn(version_poll.0.poll_version(version_poll.1, stop.clone()));
         let following = listener_task
             .as_ref()
             .map(|(principals, _, _)| principals.clone());
@@ -196,6 +204,7 @@ impl Application {
         if let Some(follower) = follower {
             let _ = follower.await;
         }
+        let _ = poller.await;
         tracing::info!("gateway stopped");
         Ok(())
     }

@@ -1,17 +1,20 @@
 //! `/api/v1/accounts`: one handler per `CustomerService` account call.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use crm_proto::customer as pb;
+use futures::StreamExt;
 
-use super::{created, no_content, with_etag};
-use crate::auth::AuthUser;
+use super::{created, export, no_content, visible, visible_list, with_etag};
+use crm_access::{Access, Resource};
 use crate::convert::AccountUpdate;
 use crate::customer::request;
 use crate::error::{Error, Result};
 use crate::extract::{ApiJson, ApiQuery, IdPath, IfMatch};
-use crate::model::{Account, AccountList, AccountPatch, ListAccountsParams, NewAccount};
+use crate::model::{
+    ExportAccountsParams,Account, AccountList, AccountPatch, ListAccountsParams, NewAccount};
 use crate::startup::AppState;
 
 /// Create an account.
@@ -37,13 +40,13 @@ use crate::startup::AppState;
 )]
 pub async fn create(
     State(state): State<AppState>,
-    user: AuthUser,
+    Extension(access): Extension<Access>,
     ApiJson(body): ApiJson<NewAccount>,
 ) -> Result<Response> {
     let account = state
         .customers
         .client()
-        .create_account(request(pb::CreateAccountRequest::from(body), &user))
+        .create_account(request(pb::CreateAccountRequest::from(body), &access))
         .await
         .map_err(Error::from_status)?
         .into_inner();
@@ -51,7 +54,7 @@ pub async fn create(
     Ok(created(
         &format!("/api/v1/accounts/{}", account.id),
         account.version,
-        &account,
+        &visible(&account, &access, Resource::Account),
     ))
 }
 
@@ -67,19 +70,24 @@ pub async fn create(
 )]
 pub async fn list(
     State(state): State<AppState>,
-    user: AuthUser,
+    Extension(access): Extension<Access>,
     ApiQuery(params): ApiQuery<ListAccountsParams>,
 ) -> Result<Response> {
     super::check_page_size(params.page_size)?;
+    let params_include_total = params.include_total;
     let page = state
         .customers
         .client()
-        .list_accounts(request(pb::ListAccountsRequest::from(params), &user))
+        .list_accounts(request(pb::ListAccountsRequest::from(params), &access))
         .await
         .map_err(Error::from_status)?
         .into_inner();
     let page = AccountList::try_from(page).map_err(Error::internal)?;
-    Ok(axum::Json(page).into_response())
+    let mut page = page;
+    if params_include_total != Some(true) {
+        page.total_size = None;
+    }
+    Ok(axum::Json(visible_list(&page, &access, Resource::Account)).into_response())
 }
 
 /// Read one account.
@@ -95,18 +103,22 @@ pub async fn list(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    user: AuthUser,
+    Extension(access): Extension<Access>,
     IdPath(id): IdPath,
 ) -> Result<Response> {
-    let account = fetch(&state, &user, id).await?;
-    Ok(with_etag(StatusCode::OK, account.version, &account))
+    let account = fetch(&state, &access, id).await?;
+    Ok(with_etag(
+        StatusCode::OK,
+        account.version,
+        &visible(&account, &access, Resource::Account),
+    ))
 }
 
-async fn fetch(state: &AppState, user: &AuthUser, id: uuid::Uuid) -> Result<Account> {
+async fn fetch(state: &AppState, access: &Access, id: uuid::Uuid) -> Result<Account> {
     let account = state
         .customers
         .client()
-        .get_account(request(pb::GetAccountRequest { id: id.to_string() }, user))
+        .get_account(request(pb::GetAccountRequest { id: id.to_string() }, access))
         .await
         .map_err(Error::from_status)?
         .into_inner();
@@ -130,7 +142,7 @@ async fn fetch(state: &AppState, user: &AuthUser, id: uuid::Uuid) -> Result<Acco
 )]
 pub async fn update(
     State(state): State<AppState>,
-    user: AuthUser,
+    Extension(access): Extension<Access>,
     IdPath(id): IdPath,
     if_match: IfMatch,
     ApiJson(patch): ApiJson<AccountPatch>,
@@ -138,7 +150,7 @@ pub async fn update(
     let expected_version = match if_match {
         IfMatch::Version(version) => version,
         // "Any version": the current one. Updates always name a version, so read it first.
-        IfMatch::Any => fetch(&state, &user, id).await?.version,
+        IfMatch::Any => fetch(&state, &access, id).await?.version,
     };
     let update = AccountUpdate {
         id,
@@ -148,12 +160,16 @@ pub async fn update(
     let account = state
         .customers
         .client()
-        .update_account(request(pb::UpdateAccountRequest::from(update), &user))
+        .update_account(request(pb::UpdateAccountRequest::from(update), &access))
         .await
         .map_err(Error::from_status)?
         .into_inner();
     let account = Account::try_from(account).map_err(Error::internal)?;
-    Ok(with_etag(StatusCode::OK, account.version, &account))
+    Ok(with_etag(
+        StatusCode::OK,
+        account.version,
+        &visible(&account, &access, Resource::Account),
+    ))
 }
 
 /// Delete an account (soft: it disappears from reads and lists, its history stays).
@@ -170,7 +186,7 @@ pub async fn update(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    user: AuthUser,
+    Extension(access): Extension<Access>,
     IdPath(id): IdPath,
     if_match: Option<IfMatch>,
 ) -> Result<Response> {
@@ -183,9 +199,54 @@ pub async fn delete(
                 id: id.to_string(),
                 expected_version,
             },
-            &user,
+            &access,
         ))
         .await
         .map_err(Error::from_status)?;
     Ok(no_content())
+}
+
+/// Export every account you may export, as NDJSON or CSV.
+///
+/// Takes the filters and sort of the list (no paging) and streams all matching accounts in your
+/// export scope, with your field rules applied (hidden fields are left out, masked ones masked).
+/// A `200` body that ends abruptly was cut off by a failure: retry the export.
+#[utoipa::path(
+    get,
+    path = "/api/v1/accounts/export",
+    tag = "accounts",
+    operation_id = "export_accounts",
+    params(ExportAccountsParams),
+    responses((status = 200, description = "Every matching account you may export.",
+        content(("application/x-ndjson"), ("text/csv")))),
+    security(("bearer" = []))
+)]
+pub async fn export(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    ApiQuery(params): ApiQuery<ExportAccountsParams>,
+) -> Result<Response> {
+    let format = params.format.unwrap_or_default();
+    let stream = state
+        .customers
+        .client()
+        .export_accounts(request(pb::ExportAccountsRequest::from(params), &access))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner();
+    let pages = stream.map(|page| {
+        page.map_err(Error::from_status)?
+            .accounts
+            .into_iter()
+            .map(|r| Account::try_from(r).map_err(Error::internal))
+            .collect::<Result<Vec<_>>>()
+    });
+    Ok(export::respond(
+        pages,
+        &access,
+        Resource::Account,
+        export::ACCOUNT_COLUMNS,
+        format,
+        "accounts",
+    ))
 }

@@ -1,17 +1,20 @@
 //! `/api/v1/contacts`: one handler per `CustomerService` contact call.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use crm_proto::customer as pb;
+use futures::StreamExt;
 
-use super::{created, no_content, with_etag};
-use crate::auth::AuthUser;
+use super::{created, export, no_content, visible, visible_list, with_etag};
+use crm_access::{Access, Resource};
 use crate::convert::ContactUpdate;
 use crate::customer::request;
 use crate::error::{Error, Result};
 use crate::extract::{ApiJson, ApiQuery, IdPath, IfMatch};
-use crate::model::{Contact, ContactList, ContactPatch, ListContactsParams, NewContact};
+use crate::model::{
+    ExportContactsParams,Contact, ContactList, ContactPatch, ListContactsParams, NewContact};
 use crate::startup::AppState;
 
 /// Create a contact.
@@ -37,13 +40,13 @@ use crate::startup::AppState;
 )]
 pub async fn create(
     State(state): State<AppState>,
-    user: AuthUser,
+    Extension(access): Extension<Access>,
     ApiJson(body): ApiJson<NewContact>,
 ) -> Result<Response> {
     let contact = state
         .customers
         .client()
-        .create_contact(request(pb::CreateContactRequest::from(body), &user))
+        .create_contact(request(pb::CreateContactRequest::from(body), &access))
         .await
         .map_err(Error::from_status)?
         .into_inner();
@@ -51,7 +54,7 @@ pub async fn create(
     Ok(created(
         &format!("/api/v1/contacts/{}", contact.id),
         contact.version,
-        &contact,
+        &visible(&contact, &access, Resource::Contact),
     ))
 }
 
@@ -67,19 +70,24 @@ pub async fn create(
 )]
 pub async fn list(
     State(state): State<AppState>,
-    user: AuthUser,
+    Extension(access): Extension<Access>,
     ApiQuery(params): ApiQuery<ListContactsParams>,
 ) -> Result<Response> {
     super::check_page_size(params.page_size)?;
+    let params_include_total = params.include_total;
     let page = state
         .customers
         .client()
-        .list_contacts(request(pb::ListContactsRequest::from(params), &user))
+        .list_contacts(request(pb::ListContactsRequest::from(params), &access))
         .await
         .map_err(Error::from_status)?
         .into_inner();
     let page = ContactList::try_from(page).map_err(Error::internal)?;
-    Ok(axum::Json(page).into_response())
+    let mut page = page;
+    if params_include_total != Some(true) {
+        page.total_size = None;
+    }
+    Ok(axum::Json(visible_list(&page, &access, Resource::Contact)).into_response())
 }
 
 /// Read one contact.
@@ -95,18 +103,22 @@ pub async fn list(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    user: AuthUser,
+    Extension(access): Extension<Access>,
     IdPath(id): IdPath,
 ) -> Result<Response> {
-    let contact = fetch(&state, &user, id).await?;
-    Ok(with_etag(StatusCode::OK, contact.version, &contact))
+    let contact = fetch(&state, &access, id).await?;
+    Ok(with_etag(
+        StatusCode::OK,
+        contact.version,
+        &visible(&contact, &access, Resource::Contact),
+    ))
 }
 
-async fn fetch(state: &AppState, user: &AuthUser, id: uuid::Uuid) -> Result<Contact> {
+async fn fetch(state: &AppState, access: &Access, id: uuid::Uuid) -> Result<Contact> {
     let contact = state
         .customers
         .client()
-        .get_contact(request(pb::GetContactRequest { id: id.to_string() }, user))
+        .get_contact(request(pb::GetContactRequest { id: id.to_string() }, access))
         .await
         .map_err(Error::from_status)?
         .into_inner();
@@ -130,7 +142,7 @@ async fn fetch(state: &AppState, user: &AuthUser, id: uuid::Uuid) -> Result<Cont
 )]
 pub async fn update(
     State(state): State<AppState>,
-    user: AuthUser,
+    Extension(access): Extension<Access>,
     IdPath(id): IdPath,
     if_match: IfMatch,
     ApiJson(patch): ApiJson<ContactPatch>,
@@ -138,7 +150,7 @@ pub async fn update(
     let expected_version = match if_match {
         IfMatch::Version(version) => version,
         // "Any version": the current one. Updates always name a version, so read it first.
-        IfMatch::Any => fetch(&state, &user, id).await?.version,
+        IfMatch::Any => fetch(&state, &access, id).await?.version,
     };
     let update = ContactUpdate {
         id,
@@ -148,12 +160,16 @@ pub async fn update(
     let contact = state
         .customers
         .client()
-        .update_contact(request(pb::UpdateContactRequest::from(update), &user))
+        .update_contact(request(pb::UpdateContactRequest::from(update), &access))
         .await
         .map_err(Error::from_status)?
         .into_inner();
     let contact = Contact::try_from(contact).map_err(Error::internal)?;
-    Ok(with_etag(StatusCode::OK, contact.version, &contact))
+    Ok(with_etag(
+        StatusCode::OK,
+        contact.version,
+        &visible(&contact, &access, Resource::Contact),
+    ))
 }
 
 /// Delete a contact (soft: it disappears from reads and lists, its history stays).
@@ -170,7 +186,7 @@ pub async fn update(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    user: AuthUser,
+    Extension(access): Extension<Access>,
     IdPath(id): IdPath,
     if_match: Option<IfMatch>,
 ) -> Result<Response> {
@@ -183,9 +199,54 @@ pub async fn delete(
                 id: id.to_string(),
                 expected_version,
             },
-            &user,
+            &access,
         ))
         .await
         .map_err(Error::from_status)?;
     Ok(no_content())
+}
+
+/// Export every contact you may export, as NDJSON or CSV.
+///
+/// Takes the filters and sort of the list (no paging) and streams all matching contacts in your
+/// export scope, with your field rules applied (hidden fields are left out, masked ones masked).
+/// A `200` body that ends abruptly was cut off by a failure: retry the export.
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts/export",
+    tag = "contacts",
+    operation_id = "export_contacts",
+    params(ExportContactsParams),
+    responses((status = 200, description = "Every matching contact you may export.",
+        content(("application/x-ndjson"), ("text/csv")))),
+    security(("bearer" = []))
+)]
+pub async fn export(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    ApiQuery(params): ApiQuery<ExportContactsParams>,
+) -> Result<Response> {
+    let format = params.format.unwrap_or_default();
+    let stream = state
+        .customers
+        .client()
+        .export_contacts(request(pb::ExportContactsRequest::from(params), &access))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner();
+    let pages = stream.map(|page| {
+        page.map_err(Error::from_status)?
+            .contacts
+            .into_iter()
+            .map(|r| Contact::try_from(r).map_err(Error::internal))
+            .collect::<Result<Vec<_>>>()
+    });
+    Ok(export::respond(
+        pages,
+        &access,
+        Resource::Contact,
+        export::CONTACT_COLUMNS,
+        format,
+        "contacts",
+    ))
 }

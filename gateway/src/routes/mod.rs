@@ -3,12 +3,14 @@
 pub mod accounts;
 pub mod auth;
 pub mod contacts;
+pub mod export;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post};
+use crm_access::{Access, Action, Resource};
 use crm_errors::FieldViolation;
 use serde::Serialize;
 
@@ -21,30 +23,67 @@ use crate::startup::AppState;
 /// creates are not naturally idempotent (PATCH and DELETE are guarded by `If-Match`).
 pub fn api_router(state: AppState) -> Router<AppState> {
     let idem = || from_fn_with_state(state.clone(), idempotency);
+    use crm_access::{Action as A, Resource as R};
+    let permit = |resource, action, also| crate::authz::permit(state.clone(), resource, action, also);
+    // What a write returns is shown with the READ field rules; moves need ASSIGN; a contact's
+    // account must be one the caller may read.
+    const ACCOUNT_READ: &[(R, A)] = &[(R::Account, A::Read)];
+    const ACCOUNT_UPDATE: &[(R, A)] = &[(R::Account, A::Read), (R::Account, A::Assign)];
+    const CONTACT_CREATE: &[(R, A)] = &[(R::Contact, A::Read), (R::Account, A::Read)];
+    const CONTACT_UPDATE: &[(R, A)] = &[
+        (R::Contact, A::Read),
+        (R::Contact, A::Assign),
+        (R::Account, A::Read),
+    ];
+    const CONTACT_READ: &[(R, A)] = &[(R::Contact, A::Read)];
     Router::new()
         .route(
             "/api/v1/accounts",
             post(accounts::create)
                 .route_layer(idem())
-                .get(accounts::list),
+                .route_layer(permit(R::Account, A::Create, ACCOUNT_READ))
+                .merge(get(accounts::list).route_layer(permit(R::Account, A::Read, &[]))),
+        )
+        .route(
+            "/api/v1/accounts/export",
+            get(accounts::export).route_layer(permit(R::Account, A::Export, &[])),
         )
         .route(
             "/api/v1/accounts/{id}",
             get(accounts::get)
-                .patch(accounts::update)
-                .delete(accounts::delete),
+                .route_layer(permit(R::Account, A::Read, &[]))
+                .merge(
+                    patch(accounts::update)
+                        .route_layer(permit(R::Account, A::Update, ACCOUNT_UPDATE)),
+                )
+                .merge(
+                    delete(accounts::delete)
+                        .route_layer(permit(R::Account, A::Delete, ACCOUNT_READ)),
+                ),
         )
         .route(
             "/api/v1/contacts",
             post(contacts::create)
                 .route_layer(idem())
-                .get(contacts::list),
+                .route_layer(permit(R::Contact, A::Create, CONTACT_CREATE))
+                .merge(get(contacts::list).route_layer(permit(R::Contact, A::Read, &[]))),
+        )
+        .route(
+            "/api/v1/contacts/export",
+            get(contacts::export).route_layer(permit(R::Contact, A::Export, &[])),
         )
         .route(
             "/api/v1/contacts/{id}",
             get(contacts::get)
-                .patch(contacts::update)
-                .delete(contacts::delete),
+                .route_layer(permit(R::Contact, A::Read, &[]))
+                .merge(
+                    patch(contacts::update)
+                        .route_layer(permit(R::Contact, A::Update, CONTACT_UPDATE)),
+                )
+                .merge(
+                    delete(contacts::delete)
+                        .route_layer(permit(R::Contact, A::Delete, CONTACT_READ)),
+                ),
         )
         // Sign-in: no bearer token, no Idempotency-Key (see `auth`).
         .route("/api/v1/auth/login", post(auth::login))
@@ -52,6 +91,40 @@ pub fn api_router(state: AppState) -> Router<AppState> {
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/.well-known/jwks.json", get(auth::jwks))
         .layer(from_fn_with_state(state, crate::rate_limit::rate_limit))
+}
+
+/// Leaves out of `value` (a JSON object) the fields the READ scope hides. The service already
+/// emptied them; leaving the key out says "not yours to see" rather than "empty".
+fn strip_hidden(value: &mut serde_json::Value, access: &Access, resource: Resource) {
+    let (Some(scope), Some(object)) = (access.get(resource, Action::Read), value.as_object_mut())
+    else {
+        return;
+    };
+    for field in scope.hidden_fields() {
+        object.remove(field);
+    }
+}
+
+/// A record as the caller may see it (see [`strip_hidden`]).
+pub fn visible<T: Serialize>(record: &T, access: &Access, resource: Resource) -> serde_json::Value {
+    let mut value = serde_json::to_value(record).unwrap_or_default();
+    strip_hidden(&mut value, access, resource);
+    value
+}
+
+/// A page (`{"items": [...]}`) as the caller may see it.
+pub fn visible_list<T: Serialize>(
+    page: &T,
+    access: &Access,
+    resource: Resource,
+) -> serde_json::Value {
+    let mut value = serde_json::to_value(page).unwrap_or_default();
+    if let Some(items) = value.get_mut("items").and_then(|i| i.as_array_mut()) {
+        for item in items {
+            strip_hidden(item, access, resource);
+        }
+    }
+    value
 }
 
 /// The strong ETag of a version: `"3"`.

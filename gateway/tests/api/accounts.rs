@@ -3,7 +3,7 @@
 use reqwest::header;
 use serde_json::json;
 
-use crate::helpers::{Kind, USER, etag, ok_json, problem, spawn_app};
+use crate::helpers::{Kind, etag, ok_json, problem, spawn_app};
 
 #[tokio::test]
 async fn create_then_get_returns_the_account_with_etag_and_location() {
@@ -43,7 +43,7 @@ async fn create_then_get_returns_the_account_with_etag_and_location() {
     // The caller owns what it creates.
     assert_eq!(
         created["owner_id"],
-        crm_gateway::token::user_id_for(USER).to_string()
+        app.user_id.to_string()
     );
 
     let response = app.get(Kind::Accounts, id).await;
@@ -108,7 +108,7 @@ async fn list_filters_sorts_and_pages() {
     let search = ok_json(app.list(Kind::Accounts, "q=glob").await, 200).await;
     assert_eq!(names(&search), ["Globex"]);
 
-    let mine = crm_gateway::token::user_id_for(USER);
+    let mine = app.user_id;
     let owned = ok_json(
         app.list(Kind::Accounts, &format!("owner_id={mine}")).await,
         200,

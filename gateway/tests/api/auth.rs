@@ -3,7 +3,7 @@
 use reqwest::{Method, header};
 use serde_json::json;
 
-use crate::helpers::{Kind, expired_token, forged_token, problem, spawn_app, token_for};
+use crate::helpers::{Kind, expired_token, forged_token, problem, spawn_app};
 
 async fn assert_unauthorized(
     response: reqwest::Response,
@@ -126,10 +126,11 @@ async fn malformed_authorization_headers_are_refused() {
 #[tokio::test]
 async fn users_are_told_apart_by_their_token() {
     let app = spawn_app().await;
+    let (token, someone_else) = app.admin_token("someone-else").await;
     let response = app
         .http
         .post(app.url(Kind::Accounts.path()))
-        .bearer_auth(token_for("someone-else"))
+        .bearer_auth(token)
         .json(&json!({"name": "Theirs"}))
         .send()
         .await
@@ -137,7 +138,7 @@ async fn users_are_told_apart_by_their_token() {
     let theirs: serde_json::Value = response.json().await.unwrap();
     assert_eq!(
         theirs["owner_id"],
-        crm_gateway::token::user_id_for("someone-else").to_string()
+        someone_else.to_string()
     );
 }
 

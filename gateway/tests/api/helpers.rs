@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crm_gateway::settings::{
-    AuthSettings, HttpSettings, IdempotencySettings, PrincipalsSettings, RateLimitSettings,
+    AuthSettings, AuthzSettings, HttpSettings, IdempotencySettings, PrincipalsSettings, RateLimitSettings,
     ServicesSettings, Settings,
 };
 use crm_gateway::token::{TokenRequest, mint};
@@ -45,11 +45,15 @@ impl Kind {
 }
 
 pub struct TestApp {
+    /// The organisation in the permission service: users, roles, departments.
+    pub org: Org,
     /// `http://127.0.0.1:<gateway port>`.
     pub address: String,
     pub http: reqwest::Client,
-    /// A valid token for [`USER`].
+    /// A valid token for [`USER`], an admin (every action on every record).
     pub token: String,
+    /// [`USER`]'s id in the permission service.
+    pub user_id: uuid::Uuid,
     /// The customer service's event topic (unique to this test).
     pub topic: String,
     pub brokers: Vec<String>,
@@ -67,8 +71,8 @@ pub struct Options {
     /// Overrides the Redis URL (an unreachable one, for outage tests).
     pub redis_url: Option<String>,
     pub body_limit_bytes: Option<usize>,
-    /// Also start the permission service (with user [`SIGN_IN_USER`]) and verify tokens with
-    /// its JWKS, as deployed, instead of the test key.
+    /// Verify tokens with the permission service's JWKS, as deployed, instead of the test key
+    /// (the permission service runs either way: it makes every authorisation decision).
     pub with_permission: bool,
     /// Quotas; the default ones are far above what any test sends.
     pub rate_limit: Option<RateLimitSettings>,
@@ -83,16 +87,18 @@ pub struct PermissionEndpoints {
     pub grpc: String,
     pub jwks: String,
     pub topic: String,
+    pub db: String,
 }
 
 /// Starts the permission service.
 async fn spawn_permission(stop: &CancellationToken) -> PermissionEndpoints {
     let topic = crm_testkit::unique("permission-events");
+    let db = crm_testkit::fresh_db_url().await;
     use crm_permission::settings as ps;
     use secrecy::SecretString;
     let settings = crm_permission::Settings {
         server: crm_testkit::server_settings(),
-        database: crm_testkit::database_settings(crm_testkit::fresh_db_url().await),
+        database: crm_testkit::database_settings(db.clone()),
         kafka: crm_testkit::kafka_settings(crm_testkit::kafka_brokers()),
         events: ps::EventsSettings {
             topic: topic.clone(),
@@ -121,10 +127,11 @@ async fn spawn_permission(stop: &CancellationToken) -> PermissionEndpoints {
                 username: SIGN_IN_USER.into(),
                 password: SecretString::from(SIGN_IN_PASSWORD),
                 display_name: "Alice".into(),
-                roles: vec![],
+                roles: vec!["admin".into()],
                 department: None,
             }],
-            demo_org: false,
+            // Its roles (admin, sales_rep, …) are what test users are given.
+            demo_org: true,
         },
     };
     let app = crm_permission::Application::build(settings)
@@ -137,6 +144,7 @@ async fn spawn_permission(stop: &CancellationToken) -> PermissionEndpoints {
         grpc: format!("http://127.0.0.1:{grpc}"),
         jwks: format!("http://127.0.0.1:{http}/.well-known/jwks.json"),
         topic,
+        db,
     }
 }
 
@@ -170,11 +178,11 @@ pub async fn spawn_with(options: Options) -> TestApp {
     let customer = tokio::spawn(customer.run_until_stopped(stop.clone()));
     crm_testkit::wait_ready(customer_http_port, grpc_port).await;
 
-    let permission = if options.with_permission {
-        Some(spawn_permission(&stop).await)
-    } else {
-        None
-    };
+    let permission = spawn_permission(&stop).await;
+    let permission_db = permission.db.clone();
+    let permission_grpc = permission.grpc.clone();
+    let jwks = options.with_permission;
+    let permission = Some(permission);
     let mut redis = crm_testkit::redis_settings();
     if let Some(url) = options.redis_url {
         redis.url = url.into();
@@ -184,19 +192,18 @@ pub async fn spawn_with(options: Options) -> TestApp {
         redis,
         services: ServicesSettings {
             customer: format!("http://127.0.0.1:{grpc_port}"),
-            permission: permission.as_ref().map(|p| p.grpc.clone()),
+            permission: permission_grpc.clone(),
         },
         auth: AuthSettings {
-            issuer: if permission.is_some() {
-                "crm".into()
-            } else {
-                ISSUER.into()
-            },
+            issuer: if jwks { "crm".into() } else { ISSUER.into() },
             audience: AUDIENCE.into(),
             algorithms: vec!["RS256".into(), "ES256".into(), "EdDSA".into()],
             public_key_pem: None,
-            public_key_file: permission.is_none().then(|| PUBLIC_KEY_FILE.into()),
-            jwks_url: permission.as_ref().map(|p| p.jwks.clone()),
+            public_key_file: (!jwks).then(|| PUBLIC_KEY_FILE.into()),
+            jwks_url: permission
+                .as_ref()
+                .filter(|_| jwks)
+                .map(|p| p.jwks.clone()),
             leeway_secs: 30,
         },
         idempotency: IdempotencySettings { ttl_secs: 600 },
@@ -205,9 +212,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
             request_timeout_secs: 30,
         },
         rate_limit: options.rate_limit.unwrap_or_default(),
-        kafka: permission
-            .as_ref()
-            .map(|_| crm_testkit::kafka_settings(brokers.clone())),
+        kafka: Some(crm_testkit::kafka_settings(brokers.clone())),
         principals: PrincipalsSettings {
             permission_topic: permission
                 .as_ref()
@@ -215,6 +220,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
                 .unwrap_or_default(),
             status_ttl_secs: 60,
         },
+        authz: AuthzSettings::default(),
     };
     let gateway = crm_gateway::Application::build(settings.clone())
         .await
@@ -222,13 +228,17 @@ pub async fn spawn_with(options: Options) -> TestApp {
     let address = format!("http://127.0.0.1:{}", gateway.port());
     let gateway = tokio::spawn(gateway.run_until_stopped(stop.clone()));
 
+    let org = Org::connect(&permission_grpc, &permission_db).await;
+    let user_id = org.admin(USER).await;
     let app = TestApp {
+        org,
+        user_id,
         address,
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("HTTP client"),
-        token: token_for(USER),
+        token: token_for(&user_id.to_string()),
         topic,
         brokers,
         settings,
@@ -241,7 +251,159 @@ pub async fn spawn_with(options: Options) -> TestApp {
     app
 }
 
+/// Administers the test's permission service (over gRPC, as the admin tools would).
+#[derive(Clone)]
+pub struct Org {
+    pub users: crm_proto::permission::user_service_client::UserServiceClient<tonic::transport::Channel>,
+    pub org: crm_proto::permission::org_service_client::OrgServiceClient<tonic::transport::Channel>,
+}
+
+impl Org {
+    async fn connect(grpc: &str, _db: &str) -> Self {
+        let channel = tonic::transport::Channel::from_shared(grpc.to_string())
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to the permission service");
+        use crm_proto::permission::*;
+        Org {
+            users: user_service_client::UserServiceClient::new(channel.clone()),
+            org: org_service_client::OrgServiceClient::new(channel),
+        }
+    }
+
+    /// The id of the role named `name` (the demo organisation's roles exist).
+    pub async fn role(&self, name: &str) -> String {
+        let roles = self
+            .org
+            .clone()
+            .list_roles(crm_proto::permission::ListRolesRequest {})
+            .await
+            .expect("list roles")
+            .into_inner()
+            .roles;
+        roles
+            .into_iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("no role {name}"))
+            .id
+    }
+
+    /// The id of the department named `name`.
+    pub async fn department(&self, name: &str) -> String {
+        self.org
+            .clone()
+            .list_departments(crm_proto::permission::ListDepartmentsRequest {})
+            .await
+            .expect("list departments")
+            .into_inner()
+            .departments
+            .into_iter()
+            .find(|d| d.name == name)
+            .unwrap_or_else(|| panic!("no department {name}"))
+            .id
+    }
+
+    /// A new active user (a unique username made from `name`) holding `roles`, with `department`
+    /// as their primary one and `manager` as their manager.
+    pub async fn user(
+        &self,
+        name: &str,
+        roles: &[&str],
+        department: Option<&str>,
+        manager: Option<uuid::Uuid>,
+    ) -> uuid::Uuid {
+        use crm_proto::permission as pb;
+        let short: String = name.chars().take(24).collect();
+        let username = format!("{short}.{}", uuid::Uuid::new_v4().simple()).to_lowercase();
+        let user = self
+            .users
+            .clone()
+            .create_user(pb::CreateUserRequest {
+                username,
+                display_name: name.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("create user")
+            .into_inner();
+        let mut version = self
+            .org
+            .clone()
+            .get_user_org(pb::GetUserOrgRequest {
+                user_id: user.id.clone(),
+            })
+            .await
+            .expect("user org")
+            .into_inner()
+            .version;
+        if let Some(department) = department {
+            let department = self.department(department).await;
+            version = self
+                .org
+                .clone()
+                .set_user_departments(pb::SetUserDepartmentsRequest {
+                    user_id: user.id.clone(),
+                    expected_version: version,
+                    primary_department_id: department,
+                    other_department_ids: vec![],
+                })
+                .await
+                .expect("set departments")
+                .into_inner()
+                .user_org
+                .unwrap()
+                .version;
+        }
+        if let Some(manager) = manager {
+            version = self
+                .org
+                .clone()
+                .set_user_manager(pb::SetUserManagerRequest {
+                    user_id: user.id.clone(),
+                    expected_version: version,
+                    manager_id: manager.to_string(),
+                })
+                .await
+                .expect("set manager")
+                .into_inner()
+                .user_org
+                .unwrap()
+                .version;
+        }
+        for role in roles {
+            let role_id = self.role(role).await;
+            version = self
+                .org
+                .clone()
+                .assign_role(pb::AssignRoleRequest {
+                    user_id: user.id.clone(),
+                    expected_version: version,
+                    role_id,
+                })
+                .await
+                .expect("assign role")
+                .into_inner()
+                .user_org
+                .unwrap()
+                .version;
+        }
+        user.id.parse().unwrap()
+    }
+
+    /// A new admin (every action on every record).
+    pub async fn admin(&self, name: &str) -> uuid::Uuid {
+        self.user(name, &["admin"], None, None).await
+    }
+}
+
 impl TestApp {
+    /// A token for a new admin user made from `name`, and the user's id.
+    pub async fn admin_token(&self, name: &str) -> (String, uuid::Uuid) {
+        let id = self.org.admin(name).await;
+        (token_for(&id.to_string()), id)
+    }
+
     /// Starts another gateway replica with the same settings (same Redis, same services) and
     /// returns its address; it stops with this app.
     pub async fn second_replica(&self) -> String {

@@ -3,7 +3,7 @@
 use reqwest::{Method, Response, header};
 use serde_json::{Value, json};
 
-use crate::helpers::{Kind, Options, TestApp, USER, ok_json, problem, spawn_app, spawn_with};
+use crate::helpers::{Kind, Options, TestApp, ok_json, problem, spawn_app, spawn_with};
 
 async fn post_with_key(app: &TestApp, kind: Kind, key: &str, body: &Value) -> Response {
     app.request(Method::POST, kind.path())
@@ -112,7 +112,7 @@ async fn keys_are_per_user() {
     let response = app
         .http
         .post(app.url(Kind::Accounts.path()))
-        .bearer_auth(crate::helpers::token_for("another-user"))
+        .bearer_auth(app.admin_token("another-user").await.0)
         .header("Idempotency-Key", "shared")
         .json(&body)
         .send()
@@ -136,7 +136,7 @@ async fn a_key_still_in_progress_is_a_409_with_retry_after() {
     let key = format!(
         "{}:idem:{}:busy-1",
         app.settings.redis.key_prefix,
-        crm_gateway::token::user_id_for(USER)
+        app.user_id
     );
     let marker = json!({"state": "in_progress", "fingerprint": fingerprint, "attempt": "other"});
     let client = redis::Client::open(crm_testkit::redis_url()).unwrap();

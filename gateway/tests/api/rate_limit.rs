@@ -4,7 +4,7 @@ use crm_gateway::settings::RateLimitSettings;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Options, TestApp, spawn_with, token_for};
+use crate::helpers::{Options, TestApp, spawn_with};
 
 async fn app_with_limit(per_user: u32, per_anonymous_ip: u32) -> TestApp {
     spawn_with(Options {
@@ -39,7 +39,7 @@ fn header(response: &reqwest::Response, name: &str) -> String {
 #[tokio::test]
 async fn a_user_past_the_quota_gets_429_with_retry_after() {
     let app = app_with_limit(3, 100).await;
-    let token = token_for("quota-user");
+    let token = app.admin_token("quota-user").await.0;
     for remaining in ["2", "1", "0"] {
         let response = list(&app, &app.address, &token).await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -60,7 +60,7 @@ async fn a_user_past_the_quota_gets_429_with_retry_after() {
     assert_eq!(problem["code"], "rate_limited");
 
     // Another user has a budget of their own.
-    let other = list(&app, &app.address, &token_for("someone-else")).await;
+    let other = list(&app, &app.address, &app.admin_token("someone-else").await.0).await;
     assert_eq!(other.status(), StatusCode::OK);
 }
 
@@ -68,7 +68,7 @@ async fn a_user_past_the_quota_gets_429_with_retry_after() {
 async fn replicas_share_one_budget() {
     let app = app_with_limit(4, 100).await;
     let replica = app.second_replica().await;
-    let token = token_for("busy-user");
+    let token = app.admin_token("busy-user").await.0;
     let mut statuses = Vec::new();
     for i in 0..6 {
         let base = if i % 2 == 0 {
@@ -92,7 +92,7 @@ async fn requests_without_a_valid_token_are_counted_per_address() {
     let refused = list(&app, &app.address, "not-a-token").await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     // A signed-in user from the same address is not affected.
-    let ok = list(&app, &app.address, &token_for("fine")).await;
+    let ok = list(&app, &app.address, &app.admin_token("fine").await.0).await;
     assert_eq!(ok.status(), StatusCode::OK);
 }
 
@@ -109,7 +109,7 @@ async fn without_redis_requests_pass_unthrottled() {
         ..Default::default()
     })
     .await;
-    let token = token_for("user");
+    let token = app.admin_token("user").await.0;
     for _ in 0..3 {
         let response = list(&app, &app.address, &token).await;
         assert_eq!(response.status(), StatusCode::OK);
