@@ -80,7 +80,16 @@ const ERRORS: &[(&str, u16, &str)] = &[
         401,
         "Missing, malformed, expired or otherwise invalid bearer token.",
     ),
-    ("NotFound", 404, "No such record (or it was deleted)."),
+    (
+        "Forbidden",
+        403,
+        "Your roles do not grant this action on this resource, or not on this record (`permission_denied`); writes to fields you may not change name them in `errors[]`.",
+    ),
+    (
+        "NotFound",
+        404,
+        "No such record, it was deleted, or it is outside what you may see (the three are not told apart).",
+    ),
     (
         "Conflict",
         409,
@@ -192,6 +201,8 @@ impl Modify for Conventions {
                     }
                     statuses.retain(|s| path.starts_with("/api/") || *s >= 500);
                 } else {
+                    // Every API route declares a resource and action (see `authz`).
+                    statuses.push(403);
                     match method {
                         "post" => statuses.extend([409, 413, 415, 422]),
                         "patch" => statuses.extend([409, 412, 413, 415, 428]),
@@ -252,7 +263,8 @@ mod tests {
                 );
             }
         }
-        assert_eq!(operations, 14);
+        assert_eq!(operations, 16);
+        assert!(paths["/api/v1/accounts"]["get"]["responses"]["403"].is_object());
         let login = &paths["/api/v1/auth/login"]["post"]["responses"];
         assert!(login["429"].is_object() && login["401"].is_object());
         assert!(login["422"].is_null(), "no idempotency keys on sign-in");

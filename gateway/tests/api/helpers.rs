@@ -29,7 +29,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 static TELEMETRY: std::sync::OnceLock<crm_telemetry::TelemetryGuard> = std::sync::OnceLock::new();
 
 /// Resources that share the same five operations.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
     Accounts,
     Contacts,

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod auth;
+mod authorization;
 mod contacts;
 mod helpers;
 mod idempotency;

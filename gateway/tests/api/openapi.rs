@@ -24,6 +24,8 @@ async fn the_openapi_document_lists_every_route() {
     let paths = doc["paths"].as_object().expect("paths");
     for (path, methods) in [
         ("/api/v1/accounts", &["get", "post"][..]),
+        ("/api/v1/accounts/export", &["get"][..]),
+        ("/api/v1/contacts/export", &["get"][..]),
         ("/api/v1/accounts/{id}", &["get", "patch", "delete"][..]),
         ("/api/v1/contacts", &["get", "post"][..]),
         ("/api/v1/contacts/{id}", &["get", "patch", "delete"][..]),
@@ -55,7 +57,7 @@ async fn the_openapi_document_lists_every_route() {
     }
     assert_eq!(
         paths.len(),
-        8,
+        10,
         "undocumented or unexpected paths: {:?}",
         paths.keys()
     );
