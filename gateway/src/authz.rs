@@ -161,7 +161,7 @@ impl Authorizer {
                 action: action.to_pb() as i32,
             }))
             .await
-            .map_err(|status| Error::from_status(status))?
+            .map_err(Error::from_status)?
             .into_inner();
         let bytes = answer.encode_to_vec();
         let scope = Scope::try_from(answer).map_err(Error::Api)?;
@@ -220,6 +220,8 @@ pub struct Needs {
 }
 
 /// Declares a route's resource and action: a layer for its handler (see [`Needs`]).
+// The layer's type names a closure; it cannot be aliased on stable Rust.
+#[allow(clippy::type_complexity)]
 pub fn permit(
     state: AppState,
     resource: Resource,
@@ -242,7 +244,12 @@ pub fn permit(
 
 pub type PermitFuture = std::pin::Pin<Box<dyn Future<Output = Response> + Send>>;
 
-async fn authorize(State(state): State<AppState>, needs: Needs, request: Request, next: Next) -> Response {
+async fn authorize(
+    State(state): State<AppState>,
+    needs: Needs,
+    request: Request,
+    next: Next,
+) -> Response {
     use axum::extract::FromRequestParts;
     use axum::response::IntoResponse;
     let (mut parts, body) = request.into_parts();

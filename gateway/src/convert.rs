@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use crate::model::{
     Account, AccountList, AccountPatch, Contact, ContactList, ContactPatch, ExportAccountsParams,
-    ExportContactsParams, Grade, LifecycleStatus,
-    ListAccountsParams, ListContactsParams, NewAccount, NewContact, SortField, SortOrder,
+    ExportContactsParams, Grade, LifecycleStatus, ListAccountsParams, ListContactsParams,
+    NewAccount, NewContact, SortField, SortOrder,
 };
 
 /// A service answered with something the API cannot represent.

@@ -15,9 +15,9 @@ use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
-use crm_access::Access;
 use crate::error::Error;
 use crate::observability;
+use crm_access::Access;
 
 const REQUEST_ID_METADATA: &str = "x-request-id";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);

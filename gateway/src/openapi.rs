@@ -15,9 +15,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{PROBLEM_JSON, Problem, ProblemField};
 use crate::model::{
-    ExportFormat,
-    Account, AccountList, AccountPatch, Contact, ContactList, ContactPatch, Grade, LifecycleStatus,
-    NewAccount, NewContact, SortField, SortOrder,
+    Account, AccountList, AccountPatch, Contact, ContactList, ContactPatch, ExportFormat, Grade,
+    LifecycleStatus, NewAccount, NewContact, SortField, SortOrder,
 };
 use crate::routes::auth::{LoginBody, RefreshBody, TokenResponse};
 use crate::routes::{accounts, auth, contacts};

@@ -163,7 +163,10 @@ impl Principals {
                     }
                     if let (Some(versions), Some(version)) = (
                         self.inner.versions.get(),
-                        event.data.get("permission_version").and_then(|v| v.as_i64()),
+                        event
+                            .data
+                            .get("permission_version")
+                            .and_then(|v| v.as_i64()),
                     ) {
                         versions.observe(version);
                     }

@@ -8,14 +8,15 @@ use crm_proto::customer as pb;
 use futures::StreamExt;
 
 use super::{created, export, no_content, visible, visible_list, with_etag};
-use crm_access::{Access, Resource};
 use crate::convert::AccountUpdate;
 use crate::customer::request;
 use crate::error::{Error, Result};
 use crate::extract::{ApiJson, ApiQuery, IdPath, IfMatch};
 use crate::model::{
-    ExportAccountsParams,Account, AccountList, AccountPatch, ListAccountsParams, NewAccount};
+    Account, AccountList, AccountPatch, ExportAccountsParams, ListAccountsParams, NewAccount,
+};
 use crate::startup::AppState;
+use crm_access::{Access, Resource};
 
 /// Create an account.
 ///
@@ -118,7 +119,10 @@ async fn fetch(state: &AppState, access: &Access, id: uuid::Uuid) -> Result<Acco
     let account = state
         .customers
         .client()
-        .get_account(request(pb::GetAccountRequest { id: id.to_string() }, access))
+        .get_account(request(
+            pb::GetAccountRequest { id: id.to_string() },
+            access,
+        ))
         .await
         .map_err(Error::from_status)?
         .into_inner();

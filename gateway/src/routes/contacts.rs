@@ -8,14 +8,15 @@ use crm_proto::customer as pb;
 use futures::StreamExt;
 
 use super::{created, export, no_content, visible, visible_list, with_etag};
-use crm_access::{Access, Resource};
 use crate::convert::ContactUpdate;
 use crate::customer::request;
 use crate::error::{Error, Result};
 use crate::extract::{ApiJson, ApiQuery, IdPath, IfMatch};
 use crate::model::{
-    ExportContactsParams,Contact, ContactList, ContactPatch, ListContactsParams, NewContact};
+    Contact, ContactList, ContactPatch, ExportContactsParams, ListContactsParams, NewContact,
+};
 use crate::startup::AppState;
+use crm_access::{Access, Resource};
 
 /// Create a contact.
 ///
@@ -118,7 +119,10 @@ async fn fetch(state: &AppState, access: &Access, id: uuid::Uuid) -> Result<Cont
     let contact = state
         .customers
         .client()
-        .get_contact(request(pb::GetContactRequest { id: id.to_string() }, access))
+        .get_contact(request(
+            pb::GetContactRequest { id: id.to_string() },
+            access,
+        ))
         .await
         .map_err(Error::from_status)?
         .into_inner();

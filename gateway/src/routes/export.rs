@@ -164,9 +164,17 @@ mod tests {
     #[test]
     fn csv_cells_are_quoted_and_defused() {
         let row = csv_row(
-            ["plain", "a,b", "say \"hi\"", "=1+2", "-3", "line\nbreak", ""]
-                .map(String::from)
-                .into_iter(),
+            [
+                "plain",
+                "a,b",
+                "say \"hi\"",
+                "=1+2",
+                "-3",
+                "line\nbreak",
+                "",
+            ]
+            .map(String::from)
+            .into_iter(),
         );
         assert_eq!(
             row,

@@ -24,7 +24,8 @@ use crate::startup::AppState;
 pub fn api_router(state: AppState) -> Router<AppState> {
     let idem = || from_fn_with_state(state.clone(), idempotency);
     use crm_access::{Action as A, Resource as R};
-    let permit = |resource, action, also| crate::authz::permit(state.clone(), resource, action, also);
+    let permit =
+        |resource, action, also| crate::authz::permit(state.clone(), resource, action, also);
     // What a write returns is shown with the READ field rules; moves need ASSIGN; a contact's
     // account must be one the caller may read.
     const ACCOUNT_READ: &[(R, A)] = &[(R::Account, A::Read)];
@@ -52,14 +53,16 @@ pub fn api_router(state: AppState) -> Router<AppState> {
             "/api/v1/accounts/{id}",
             get(accounts::get)
                 .route_layer(permit(R::Account, A::Read, &[]))
-                .merge(
-                    patch(accounts::update)
-                        .route_layer(permit(R::Account, A::Update, ACCOUNT_UPDATE)),
-                )
-                .merge(
-                    delete(accounts::delete)
-                        .route_layer(permit(R::Account, A::Delete, ACCOUNT_READ)),
-                ),
+                .merge(patch(accounts::update).route_layer(permit(
+                    R::Account,
+                    A::Update,
+                    ACCOUNT_UPDATE,
+                )))
+                .merge(delete(accounts::delete).route_layer(permit(
+                    R::Account,
+                    A::Delete,
+                    ACCOUNT_READ,
+                ))),
         )
         .route(
             "/api/v1/contacts",
@@ -76,14 +79,16 @@ pub fn api_router(state: AppState) -> Router<AppState> {
             "/api/v1/contacts/{id}",
             get(contacts::get)
                 .route_layer(permit(R::Contact, A::Read, &[]))
-                .merge(
-                    patch(contacts::update)
-                        .route_layer(permit(R::Contact, A::Update, CONTACT_UPDATE)),
-                )
-                .merge(
-                    delete(contacts::delete)
-                        .route_layer(permit(R::Contact, A::Delete, CONTACT_READ)),
-                ),
+                .merge(patch(contacts::update).route_layer(permit(
+                    R::Contact,
+                    A::Update,
+                    CONTACT_UPDATE,
+                )))
+                .merge(delete(contacts::delete).route_layer(permit(
+                    R::Contact,
+                    A::Delete,
+                    CONTACT_READ,
+                ))),
         )
         // Sign-in: no bearer token, no Idempotency-Key (see `auth`).
         .route("/api/v1/auth/login", post(auth::login))

@@ -41,10 +41,7 @@ async fn create_then_get_returns_the_account_with_etag_and_location() {
         "{created}"
     );
     // The caller owns what it creates.
-    assert_eq!(
-        created["owner_id"],
-        app.user_id.to_string()
-    );
+    assert_eq!(created["owner_id"], app.user_id.to_string());
 
     let response = app.get(Kind::Accounts, id).await;
     assert_eq!(etag(&response), "\"1\"");

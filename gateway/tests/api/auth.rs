@@ -136,10 +136,7 @@ async fn users_are_told_apart_by_their_token() {
         .await
         .unwrap();
     let theirs: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(
-        theirs["owner_id"],
-        someone_else.to_string()
-    );
+    assert_eq!(theirs["owner_id"], someone_else.to_string());
 }
 
 #[tokio::test]

@@ -155,7 +155,10 @@ impl Demo {
 
     fn place(&self, target: Target) -> (Uuid, Option<String>) {
         match target {
-            Target::East => (self.users["east_rep"], Some(self.departments["East Sales"].clone())),
+            Target::East => (
+                self.users["east_rep"],
+                Some(self.departments["East Sales"].clone()),
+            ),
             Target::East2 => (
                 self.users["east_rep2"],
                 Some(self.departments["East Sales"].clone()),
@@ -380,11 +383,7 @@ async fn every_role_resource_and_action_gets_exactly_what_the_demo_organisation_
                 };
                 assert_eq!(moved.status(), want, "{who:?} moves {kind:?} {target:?}");
 
-                let deleted = demo
-                    .call(who, Method::DELETE, &path)
-                    .send()
-                    .await
-                    .unwrap();
+                let deleted = demo.call(who, Method::DELETE, &path).send().await.unwrap();
                 // A move kept the department, so the record stays where the caller sees it.
                 let want = write_status(who, kind, Act::Delete, target, 204);
                 assert_eq!(
@@ -409,7 +408,11 @@ async fn masked_fields_are_masked_in_single_list_and_export_responses() {
 
     // The auditor: phone and e-mail masked on every resource; no export grant.
     let single: Value = demo
-        .call(Who::Auditor, Method::GET, &format!("/api/v1/accounts/{account}"))
+        .call(
+            Who::Auditor,
+            Method::GET,
+            &format!("/api/v1/accounts/{account}"),
+        )
         .send()
         .await
         .unwrap()
@@ -450,18 +453,24 @@ async fn masked_fields_are_masked_in_single_list_and_export_responses() {
 
     // The admin sees everything as stored, in the export too.
     let export = demo
-        .call(Who::Admin, Method::GET, "/api/v1/accounts/export?format=csv")
+        .call(
+            Who::Admin,
+            Method::GET,
+            "/api/v1/accounts/export?format=csv",
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(export.status(), 200);
-    assert_eq!(
-        export.headers()["content-type"],
-        "text/csv; charset=utf-8"
-    );
+    assert_eq!(export.headers()["content-type"], "text/csv; charset=utf-8");
     let csv = export.text().await.unwrap();
     let mut lines = csv.lines();
-    assert!(lines.next().unwrap().starts_with("id,name,website,industry,phone,email,"));
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("id,name,website,industry,phone,email,")
+    );
     assert_eq!(lines.clone().count(), 4);
     assert!(lines.all(|l| l.contains("13812345678") && l.contains("zhang@example.com")));
 }
@@ -504,8 +513,16 @@ async fn hidden_fields_never_appear_and_cannot_be_written() {
             .version;
     }
     for (field, visibility, mask) in [
-        ("website", ppb::FieldVisibility::Hidden, ppb::MaskKind::Unspecified),
-        ("phone", ppb::FieldVisibility::ReadOnly, ppb::MaskKind::Phone),
+        (
+            "website",
+            ppb::FieldVisibility::Hidden,
+            ppb::MaskKind::Unspecified,
+        ),
+        (
+            "phone",
+            ppb::FieldVisibility::ReadOnly,
+            ppb::MaskKind::Phone,
+        ),
     ] {
         version = org
             .set_field_rule(ppb::SetFieldRuleRequest {
@@ -525,7 +542,11 @@ async fn hidden_fields_never_appear_and_cannot_be_written() {
             .unwrap()
             .version;
     }
-    let user = demo.app.org.user("blind", &["website_blind"], None, None).await;
+    let user = demo
+        .app
+        .org
+        .user("blind", &["website_blind"], None, None)
+        .await;
     let token = token_for(&user.to_string());
     let call = |method: Method, path: &str| {
         demo.app
@@ -646,7 +667,10 @@ async fn revoking_a_role_is_enforced_by_every_replica_within_a_second() {
     .unwrap();
     let mut enforced = [None, None];
     while enforced.iter().any(Option::is_none) {
-        for (i, base) in [demo.app.address.clone(), replica.clone()].into_iter().enumerate() {
+        for (i, base) in [demo.app.address.clone(), replica.clone()]
+            .into_iter()
+            .enumerate()
+        {
             if enforced[i].is_none() && list(base).await == 403 {
                 enforced[i] = Some(revoked_at.elapsed());
             }

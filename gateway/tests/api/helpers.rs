@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use crm_gateway::settings::{
-    AuthSettings, AuthzSettings, HttpSettings, IdempotencySettings, PrincipalsSettings, RateLimitSettings,
-    ServicesSettings, Settings,
+    AuthSettings, AuthzSettings, HttpSettings, IdempotencySettings, PrincipalsSettings,
+    RateLimitSettings, ServicesSettings, Settings,
 };
 use crm_gateway::token::{TokenRequest, mint};
 use crm_lifecycle::CancellationToken;
@@ -200,10 +200,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
             algorithms: vec!["RS256".into(), "ES256".into(), "EdDSA".into()],
             public_key_pem: None,
             public_key_file: (!jwks).then(|| PUBLIC_KEY_FILE.into()),
-            jwks_url: permission
-                .as_ref()
-                .filter(|_| jwks)
-                .map(|p| p.jwks.clone()),
+            jwks_url: permission.as_ref().filter(|_| jwks).map(|p| p.jwks.clone()),
             leeway_secs: 30,
         },
         idempotency: IdempotencySettings { ttl_secs: 600 },
@@ -254,7 +251,8 @@ pub async fn spawn_with(options: Options) -> TestApp {
 /// Administers the test's permission service (over gRPC, as the admin tools would).
 #[derive(Clone)]
 pub struct Org {
-    pub users: crm_proto::permission::user_service_client::UserServiceClient<tonic::transport::Channel>,
+    pub users:
+        crm_proto::permission::user_service_client::UserServiceClient<tonic::transport::Channel>,
     pub org: crm_proto::permission::org_service_client::OrgServiceClient<tonic::transport::Channel>,
 }
 

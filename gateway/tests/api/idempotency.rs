@@ -135,8 +135,7 @@ async fn a_key_still_in_progress_is_a_409_with_retry_after() {
     );
     let key = format!(
         "{}:idem:{}:busy-1",
-        app.settings.redis.key_prefix,
-        app.user_id
+        app.settings.redis.key_prefix, app.user_id
     );
     let marker = json!({"state": "in_progress", "fingerprint": fingerprint, "attempt": "other"});
     let client = redis::Client::open(crm_testkit::redis_url()).unwrap();
