@@ -257,6 +257,19 @@ async fn authorize(
         Ok(user) => user,
         Err(err) => return err.into_response(),
     };
+    // An API client's token only works for what the client is scoped to, whatever its roles.
+    if let Some(client) = &user.client
+        && !client.allows(needs.resource, needs.action)
+    {
+        return Error::Api(crm_errors::ApiError::new(
+            crm_errors::Code::PermissionDenied,
+            format!(
+                "the token of API client {:?} is not scoped for {}:{}",
+                client.client_id, needs.resource, needs.action
+            ),
+        ))
+        .into_response();
+    }
     let mut wanted = vec![(needs.resource, needs.action)];
     wanted.extend(needs.also.iter().copied());
     let access = match state.authz.access(user.user_id, &wanted).await {

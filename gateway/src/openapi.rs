@@ -18,7 +18,9 @@ use crate::model::{
     Account, AccountList, AccountPatch, Contact, ContactList, ContactPatch, ExportFormat, Grade,
     LifecycleStatus, NewAccount, NewContact, SortField, SortOrder,
 };
-use crate::routes::auth::{LoginBody, RefreshBody, TokenResponse};
+use crate::routes::auth::{
+    ClientCredentialsForm, ClientTokenResponse, LoginBody, RefreshBody, TokenResponse,
+};
 use crate::routes::{accounts, auth, contacts};
 
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
@@ -43,12 +45,12 @@ pub const DOCS_PATH: &str = "/api/v1/docs";
         accounts::export,
         contacts::create, contacts::list, contacts::get, contacts::update, contacts::delete,
         contacts::export,
-        auth::login, auth::refresh, auth::logout, auth::jwks,
+        auth::login, auth::client_token, auth::refresh, auth::logout, auth::jwks,
     ),
     components(schemas(
         Problem, ProblemField, Account, NewAccount, AccountPatch, AccountList, Contact, NewContact,
         ContactPatch, ContactList, ExportFormat, LifecycleStatus, Grade, SortField, SortOrder, LoginBody,
-        RefreshBody, TokenResponse,
+        RefreshBody, TokenResponse, ClientCredentialsForm, ClientTokenResponse,
     )),
     modifiers(&Conventions),
     tags(
@@ -262,7 +264,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(operations, 16);
+        assert_eq!(operations, 17);
         assert!(paths["/api/v1/accounts"]["get"]["responses"]["403"].is_object());
         let login = &paths["/api/v1/auth/login"]["post"]["responses"];
         assert!(login["429"].is_object() && login["401"].is_object());

@@ -7,7 +7,8 @@
 //! soon as the budget is full again.
 //!
 //! The caller is the authenticated user (their token is verified here, and the result reused by
-//! the handler), else the client address: sign-in attempts are throttled per address here and per
+//! the handler) — for an API client's token the client, with the quota its token carries —, else
+//! the client address: sign-in attempts are throttled per address here and per
 //! username by the permission service.
 //!
 //! Every answer carries `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds until
@@ -158,6 +159,16 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
     // A valid token: the user's budget (the handler reuses this verification). Anything else:
     // the address's, and the handler answers 401 where a token is required.
     let (caller, limit) = match AuthUser::from_request_parts(&mut parts, &state).await {
+        // An API client: one budget for all its tokens, its own quota when it has one.
+        Ok(AuthUser {
+            client: Some(client),
+            ..
+        }) => (
+            format!("c:{}", client.client_id),
+            client
+                .requests_per_window
+                .unwrap_or(limiter.inner.settings.per_user),
+        ),
         Ok(user) => (
             format!("u:{}", user.user_id),
             limiter.inner.settings.per_user,

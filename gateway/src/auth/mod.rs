@@ -40,6 +40,46 @@ pub struct AuthUser {
     pub subject: String,
     /// The token's `name` claim, if any (for logs and audit, never for decisions).
     pub name: Option<String>,
+    /// Set for an API client's token (client credentials).
+    pub client: Option<ClientGrant>,
+}
+
+/// What an API client's token carries beyond the user: the client, the resources and actions
+/// it may be used for at all, and the client's own quota.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientGrant {
+    pub client_id: String,
+    pub scopes: Vec<(crm_access::Resource, crm_access::Action)>,
+    /// Requests per rate-limit window; `None`: the per-user default.
+    pub requests_per_window: Option<u32>,
+}
+
+impl ClientGrant {
+    /// From the `scope` claim (`account:read contact:read`); unknown entries grant nothing.
+    fn parse(client_id: String, scope: &str, requests_per_window: Option<u32>) -> Self {
+        let scopes = scope
+            .split_whitespace()
+            .filter_map(|s| {
+                let (resource, action) = s.split_once(':')?;
+                let resource = *crm_access::Resource::ALL
+                    .iter()
+                    .find(|r| r.as_str() == resource)?;
+                let action = *crm_access::Action::ALL
+                    .iter()
+                    .find(|a| a.as_str() == action)?;
+                Some((resource, action))
+            })
+            .collect();
+        ClientGrant {
+            client_id,
+            scopes,
+            requests_per_window,
+        }
+    }
+
+    pub fn allows(&self, resource: crm_access::Resource, action: crm_access::Action) -> bool {
+        self.scopes.contains(&(resource, action))
+    }
 }
 
 /// The claims the gateway reads; the standard ones are checked by `jsonwebtoken` itself.
@@ -51,6 +91,13 @@ struct Claims {
     sub: Option<String>,
     #[serde(default)]
     name: Option<String>,
+    /// API client tokens: the client, its scopes and its quota.
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    rl: Option<u32>,
 }
 
 /// Verifies bearer tokens (see the module docs). Built once at start-up.
@@ -274,10 +321,14 @@ impl Authenticator {
         let Some(subject) = subject else {
             return Err(AuthError::BadClaim("sub".into()));
         };
+        let client = claims.client_id.map(|client_id| {
+            ClientGrant::parse(client_id, claims.scope.as_deref().unwrap_or(""), claims.rl)
+        });
         Ok(AuthUser {
             user_id: crate::token::user_id_for(&subject),
             subject,
             name: claims.name,
+            client,
         })
     }
 

@@ -65,6 +65,171 @@ impl From<pb::TokenPair> for TokenResponse {
     }
 }
 
+/// The form of `POST /api/v1/auth/token` (OAuth 2.0 client credentials, RFC 6749 §4.4).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct ClientCredentialsForm {
+    /// Must be `client_credentials`.
+    pub grant_type: String,
+    /// With `client_secret`, unless sent as HTTP Basic credentials.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Space-separated subset of the client's scopes; absent: all of them.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// An API client's access token (no refresh token: ask again when it expires).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ClientTokenResponse {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    pub expires_in: i64,
+    /// The scopes granted (`account:read contact:read`).
+    pub scope: String,
+}
+
+/// `Authorization: Basic` client credentials (RFC 6749 §2.3.1: both parts form-urlencoded).
+fn basic_credentials(headers: &axum::http::HeaderMap) -> Result<Option<(String, String)>> {
+    use base64::Engine as _;
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let malformed = || Error::bad_request("the Basic credentials are malformed");
+    let value = value.to_str().map_err(|_| malformed())?;
+    let Some(encoded) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+    else {
+        return Err(Error::bad_request(
+            "only Basic credentials are accepted here",
+        ));
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let unescape = |s: &str| form_unescape(s).ok_or_else(malformed);
+    Ok(Some((unescape(id)?, unescape(secret)?)))
+}
+
+/// `application/x-www-form-urlencoded` decoding of one value: `+` is a space, `%XX` a byte.
+fn form_unescape(s: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(s.len());
+    let mut input = s.bytes();
+    while let Some(b) = input.next() {
+        match b {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                let hex = [input.next()?, input.next()?];
+                bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+            }
+            other => bytes.push(other),
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_decoded() {
+        use base64::Engine as _;
+        let mut headers = axum::http::HeaderMap::new();
+        let encoded = base64::engine::general_purpose::STANDARD.encode("erp%2Bx:s3cr%3At+x");
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {encoded}")).unwrap(),
+        );
+        assert_eq!(
+            basic_credentials(&headers).unwrap(),
+            Some(("erp+x".to_string(), "s3cr:t x".to_string()))
+        );
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!"));
+        assert!(basic_credentials(&headers).is_err());
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        assert!(basic_credentials(&headers).is_err());
+        assert_eq!(form_unescape("%zz"), None);
+    }
+}
+
+/// Get an access token for an API client (OAuth 2.0 client credentials).
+///
+/// For external systems (ERP, OA, e-commerce). Send `application/x-www-form-urlencoded` with
+/// `grant_type=client_credentials`, and the client's id and secret either as HTTP Basic
+/// credentials or as `client_id` / `client_secret` fields. The token acts as the client's
+/// service user (its roles decide which records), is only good for the client's scopes, and
+/// counts against the client's own quota.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/token",
+    tag = "auth",
+    operation_id = "client_token",
+    request_body(content = ClientCredentialsForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "An access token.", body = ClientTokenResponse),
+        (status = 401, description = "Unknown client, wrong secret or disabled client (one answer for all)."),
+    )
+)]
+pub async fn client_token(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: axum::http::HeaderMap,
+    form: std::result::Result<
+        axum::Form<ClientCredentialsForm>,
+        axum::extract::rejection::FormRejection,
+    >,
+) -> Result<Response> {
+    let axum::Form(form) =
+        form.map_err(|e| Error::bad_request(format!("the form is malformed: {}", e.body_text())))?;
+    if form.grant_type != "client_credentials" {
+        let mut err = crm_errors::ApiError::new(
+            crm_errors::Code::InvalidArgument,
+            "unsupported grant_type: only client_credentials is served here",
+        );
+        err.violations.push(crm_errors::FieldViolation::new(
+            "grant_type",
+            "must be client_credentials",
+        ));
+        return Err(Error::Api(err));
+    }
+    let (client_id, client_secret) = match basic_credentials(&headers)? {
+        Some(pair) => pair,
+        None => (
+            form.client_id.unwrap_or_default(),
+            form.client_secret.unwrap_or_default(),
+        ),
+    };
+    let token = permission(&state)?
+        .auth()
+        .client_credentials(crate::permission::request(pb::ClientCredentialsRequest {
+            client_id,
+            client_secret,
+            scope: form.scope.unwrap_or_default(),
+            client_ip: client.ip,
+            user_agent: client.user_agent,
+        }))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner();
+    let mut response = axum::Json(ClientTokenResponse {
+        access_token: token.access_token,
+        token_type: token.token_type,
+        expires_in: token.expires_in,
+        scope: token.scope,
+    })
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
 /// Who is signing in from where, for throttling and the audit trail.
 pub struct ClientInfo {
     pub ip: String,

@@ -132,6 +132,7 @@ async fn spawn_permission(stop: &CancellationToken) -> PermissionEndpoints {
             }],
             // Its roles (admin, sales_rep, …) are what test users are given.
             demo_org: true,
+            api_clients: vec![],
         },
     };
     let app = crm_permission::Application::build(settings)
@@ -254,6 +255,9 @@ pub struct Org {
     pub users:
         crm_proto::permission::user_service_client::UserServiceClient<tonic::transport::Channel>,
     pub org: crm_proto::permission::org_service_client::OrgServiceClient<tonic::transport::Channel>,
+    pub clients: crm_proto::permission::api_client_service_client::ApiClientServiceClient<
+        tonic::transport::Channel,
+    >,
 }
 
 impl Org {
@@ -266,7 +270,8 @@ impl Org {
         use crm_proto::permission::*;
         Org {
             users: user_service_client::UserServiceClient::new(channel.clone()),
-            org: org_service_client::OrgServiceClient::new(channel),
+            org: org_service_client::OrgServiceClient::new(channel.clone()),
+            clients: api_client_service_client::ApiClientServiceClient::new(channel),
         }
     }
 
@@ -387,6 +392,31 @@ impl Org {
                 .version;
         }
         user.id.parse().unwrap()
+    }
+
+    /// Gives an existing user (an API client's service user) a role.
+    pub async fn assign(&self, user_id: &str, role: &str) {
+        use crm_proto::permission as pb;
+        let version = self
+            .org
+            .clone()
+            .get_user_org(pb::GetUserOrgRequest {
+                user_id: user_id.into(),
+            })
+            .await
+            .expect("user org")
+            .into_inner()
+            .version;
+        let role_id = self.role(role).await;
+        self.org
+            .clone()
+            .assign_role(pb::AssignRoleRequest {
+                user_id: user_id.into(),
+                expected_version: version,
+                role_id,
+            })
+            .await
+            .expect("assign role");
     }
 
     /// A new admin (every action on every record).

@@ -3,6 +3,7 @@
 //! concern.
 
 mod accounts;
+mod api_clients;
 mod auth;
 mod authorization;
 mod contacts;

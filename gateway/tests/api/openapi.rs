@@ -46,6 +46,7 @@ async fn the_openapi_document_lists_every_route() {
     }
     for (path, method) in [
         ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/token", "post"),
         ("/api/v1/auth/refresh", "post"),
         ("/api/v1/auth/logout", "post"),
         ("/.well-known/jwks.json", "get"),
@@ -57,7 +58,7 @@ async fn the_openapi_document_lists_every_route() {
     }
     assert_eq!(
         paths.len(),
-        10,
+        11,
         "undocumented or unexpected paths: {:?}",
         paths.keys()
     );

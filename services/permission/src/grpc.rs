@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::clients::{ApiClient, ApiClients, NewApiClient, WithSecret};
 use crate::domain::{NewUser, User, UserStatus, Violations};
 use crate::service::{Auth, ClientInfo, TokenPair, Users};
 
@@ -111,6 +112,30 @@ impl pb::auth_service_server::AuthService for AuthApi {
         Ok(Response::new(pair.into()))
     }
 
+    async fn client_credentials(
+        &self,
+        request: Request<pb::ClientCredentialsRequest>,
+    ) -> GrpcResult<pb::ClientToken> {
+        let r = request.into_inner();
+        let client = ClientInfo::new(&r.client_ip, &r.user_agent);
+        let mut v = Violations::default();
+        if r.client_id.trim().is_empty() {
+            v.add("client_id", "must not be empty");
+        }
+        let secret = v.required_secret("client_secret", r.client_secret);
+        v.into_result()?;
+        let token = self
+            .auth
+            .client_credentials(&r.client_id, secret, &r.scope, &client)
+            .await?;
+        Ok(Response::new(pb::ClientToken {
+            access_token: token.access_token,
+            token_type: "Bearer".into(),
+            expires_in: token.expires_in,
+            scope: token.scope,
+        }))
+    }
+
     async fn refresh(&self, request: Request<pb::RefreshRequest>) -> GrpcResult<pb::TokenPair> {
         let r = request.into_inner();
         let client = ClientInfo::new(&r.client_ip, &r.user_agent);
@@ -187,5 +212,95 @@ impl pb::user_service_server::UserService for UserApi {
         v.into_result()?;
         self.users.set_password(id, password).await?;
         Ok(Response::new(pb::SetPasswordResponse {}))
+    }
+}
+
+// --- API clients ------------------------------------------------------------------------------
+
+impl From<ApiClient> for pb::ApiClient {
+    fn from(c: ApiClient) -> Self {
+        pb::ApiClient {
+            id: c.id.to_string(),
+            client_id: c.client_id,
+            name: c.name,
+            scopes: c.scopes,
+            requests_per_window: c.requests_per_window,
+            status: pb::UserStatus::from(c.status) as i32,
+            version: c.version,
+            created_at: Some(timestamp(c.created_at)),
+            updated_at: Some(timestamp(c.updated_at)),
+        }
+    }
+}
+
+impl From<WithSecret> for pb::CreatedApiClient {
+    fn from(w: WithSecret) -> Self {
+        pb::CreatedApiClient {
+            client: Some(w.client.into()),
+            client_secret: w.secret.expose_secret().to_string(),
+        }
+    }
+}
+
+pub struct ApiClientApi {
+    clients: ApiClients,
+}
+
+impl ApiClientApi {
+    pub fn new(clients: ApiClients) -> Self {
+        Self { clients }
+    }
+}
+
+fn client_key(raw: &str) -> Result<String, Status> {
+    if raw.trim().is_empty() {
+        let mut v = Violations::default();
+        v.add("id", "must not be empty");
+        v.into_result()?;
+    }
+    Ok(raw.trim().to_string())
+}
+
+#[tonic::async_trait]
+impl pb::api_client_service_server::ApiClientService for ApiClientApi {
+    async fn create_api_client(
+        &self,
+        request: Request<pb::CreateApiClientRequest>,
+    ) -> GrpcResult<pb::CreatedApiClient> {
+        let r = request.into_inner();
+        let new = NewApiClient::parse(&r.client_id, &r.name, &r.scopes, r.requests_per_window)?;
+        Ok(Response::new(self.clients.create(new).await?.into()))
+    }
+
+    async fn get_api_client(
+        &self,
+        request: Request<pb::GetApiClientRequest>,
+    ) -> GrpcResult<pb::ApiClient> {
+        let key = client_key(&request.get_ref().id)?;
+        Ok(Response::new(self.clients.get(&key).await?.into()))
+    }
+
+    async fn rotate_api_client_secret(
+        &self,
+        request: Request<pb::RotateApiClientSecretRequest>,
+    ) -> GrpcResult<pb::CreatedApiClient> {
+        let key = client_key(&request.get_ref().id)?;
+        Ok(Response::new(
+            self.clients.rotate_secret(&key).await?.into(),
+        ))
+    }
+
+    async fn set_api_client_status(
+        &self,
+        request: Request<pb::SetApiClientStatusRequest>,
+    ) -> GrpcResult<pb::ApiClient> {
+        let r = request.into_inner();
+        let key = client_key(&r.id)?;
+        let mut v = Violations::default();
+        let status = v.status("status", r.status);
+        v.into_result()?;
+        Ok(Response::new(
+            self.clients.set_status(&key, status).await?.into(),
+        ))
     }
 }

@@ -59,6 +59,7 @@
 //! their functions, and settings' `Debug` redacts them.
 
 pub mod authz;
+pub mod clients;
 pub mod domain;
 pub mod error;
 pub mod grpc;
@@ -79,6 +80,7 @@ use crm_events::relay::{Relay, RelayConfig};
 use crm_host::{Host, Task};
 use crm_lifecycle::CancellationToken;
 use crm_proto::permission::access_service_server::AccessServiceServer;
+use crm_proto::permission::api_client_service_server::ApiClientServiceServer;
 use crm_proto::permission::auth_service_server::AuthServiceServer;
 use crm_proto::permission::org_service_server::OrgServiceServer;
 use crm_proto::permission::user_service_server::UserServiceServer;
@@ -222,6 +224,9 @@ impl Application {
         let routes =
             tonic::service::Routes::new(AuthServiceServer::new(grpc::AuthApi::new(auth.clone())))
                 .add_service(UserServiceServer::new(grpc::UserApi::new(users.clone())))
+                .add_service(ApiClientServiceServer::new(grpc::ApiClientApi::new(
+                    clients::ApiClients::new(users.clone()),
+                )))
                 .add_service(OrgServiceServer::new(authz::grpc::OrgApi::new(org.clone())))
                 .add_service(AccessServiceServer::new(authz::grpc::AccessApi::new(
                     access,
@@ -285,6 +290,11 @@ async fn warm_up(
                 authz::seed::ensure_bootstrap_org(&org, &bootstrap.users)
                     .await
                     .map_err(|e| format!("bootstrap users' roles: {e}"))?;
+            }
+            if !bootstrap.api_clients.is_empty() {
+                clients::ensure_bootstrap(&users, &org, &bootstrap.api_clients)
+                    .await
+                    .map_err(|e| format!("bootstrap API clients: {e}"))?;
             }
             Ok::<(), String>(())
         };

@@ -26,7 +26,7 @@ use crate::throttle::{Admission, Lockout, secs};
 use crate::tokens::{self, AccessClaims};
 
 /// Postgres keeps microseconds: what a write returns must equal what a later read returns.
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
@@ -81,7 +81,7 @@ pub struct TokenPair {
     pub user_id: Uuid,
 }
 
-async fn enqueue(
+pub(crate) async fn enqueue(
     outbox: &Outbox,
     tx: &mut PgConnection,
     event_type: &str,
@@ -204,6 +204,19 @@ impl Auth {
 
     pub fn keys(&self) -> &KeyRing {
         &self.keys
+    }
+
+    pub(crate) fn parts(&self) -> (&PgPool, &Outbox) {
+        (&self.pool, &self.outbox)
+    }
+
+    /// Issuer, audience and access-token lifetime in seconds.
+    pub(crate) fn token_policy(&self) -> (String, String, i64) {
+        (
+            self.policy.issuer.clone(),
+            self.policy.audience.clone(),
+            self.policy.access_ttl.num_seconds(),
+        )
     }
 
     /// Signs a user in with username and password. Unknown user, wrong password, disabled user
@@ -378,6 +391,9 @@ impl Auth {
             exp: iat + self.policy.access_ttl.num_seconds(),
             jti: Uuid::now_v7().to_string(),
             sid: family_id.to_string(),
+            client_id: None,
+            scope: None,
+            rl: None,
         };
         Ok(TokenPair {
             access_token: signer.sign(&claims)?,
@@ -503,14 +519,32 @@ impl Users {
         }
     }
 
+    pub(crate) fn parts(&self) -> (&PgPool, &Outbox) {
+        (&self.pool, &self.outbox)
+    }
+
     #[tracing::instrument(name = "create user", skip_all)]
     pub async fn create_user(&self, new: NewUser) -> Result<User> {
-        let has_password = new.has_password();
         // Hashing is slow: done before the transaction, so no lock waits on it.
-        let hash = match new.password {
+        let hash = match new.password.clone() {
             Some(password) => Some(self.passwords.hash_blocking(password).await?),
             None => None,
         };
+        let mut tx = self.pool.begin().await?;
+        let user = self.insert_in(&mut tx, new, hash).await?;
+        tx.commit().await?;
+        self.outbox.notify_committed();
+        Ok(user)
+    }
+
+    /// Inserts a user (with its event) in the caller's transaction; `hash`: of its password.
+    pub(crate) async fn insert_in(
+        &self,
+        tx: &mut PgConnection,
+        new: NewUser,
+        hash: Option<String>,
+    ) -> Result<User> {
+        let has_password = hash.is_some();
         let now = now();
         let user = User {
             id: Uuid::now_v7(),
@@ -522,8 +556,7 @@ impl Users {
             created_at: now,
             updated_at: now,
         };
-        let mut tx = self.pool.begin().await?;
-        match store::insert_user(&mut tx, &user, hash.as_deref()).await {
+        match store::insert_user(tx, &user, hash.as_deref()).await {
             Err(err) if store::is_unique_violation(&err, store::USERNAME_CONSTRAINT) => {
                 let mut api = ApiError::new(Code::AlreadyExists, "the username is taken");
                 api.violations
@@ -534,14 +567,12 @@ impl Users {
         }
         enqueue(
             &self.outbox,
-            &mut tx,
+            tx,
             "permission.user.created",
             user.id.to_string(),
             serde_json::json!({ "user": user, "has_password": has_password }),
         )
         .await?;
-        tx.commit().await?;
-        self.outbox.notify_committed();
         Ok(user)
     }
 

@@ -178,6 +178,27 @@ pub struct BootstrapSettings {
     /// Development and demos only.
     #[serde(default)]
     pub demo_org: bool,
+    /// API clients created at start when missing (an existing client is left as it is, secret
+    /// included). Development and demos only: in production create them over
+    /// `ApiClientService`, which makes the secret.
+    #[serde(default, deserialize_with = "list_or_indexed_map")]
+    pub api_clients: Vec<BootstrapApiClient>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BootstrapApiClient {
+    pub client_id: String,
+    #[serde(default)]
+    pub name: String,
+    pub secret: SecretString,
+    /// `<resource>:<action>` entries; a list or a comma-separated string.
+    #[serde(deserialize_with = "names")]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub requests_per_window: u32,
+    /// Role names given to the client's service user (as for bootstrap users).
+    #[serde(default, deserialize_with = "names")]
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -21,8 +21,17 @@ pub struct AccessClaims {
     pub exp: i64,
     /// This token's id.
     pub jti: String,
-    /// The session: the refresh-token family this token was issued with.
+    /// The session: the refresh-token family this token was issued with (an API client's id
+    /// for its tokens).
     pub sid: String,
+    /// API client tokens only: the client, its granted scopes (`account:read …`, space-separated)
+    /// and its request quota per rate-limit window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rl: Option<u32>,
 }
 
 /// A new refresh token: 32 random bytes, base64url. Only its hash is stored.

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod access;
+mod api_clients;
 mod boot;
 mod demo_org;
 mod departments;
