@@ -279,6 +279,20 @@ async fn authorize(
     if let Err(err) = access.scope(needs.resource, needs.action) {
         return Error::Api(err).into_response();
     }
+    // For the audit trail: where the call comes from.
+    let client = crate::routes::auth::ClientInfo::from_request_parts(&mut parts, &state).await;
+    let access = access.with_origin(crm_access::Origin {
+        client_ip: client
+            .as_ref()
+            .ok()
+            .map(|c| c.ip.clone())
+            .filter(|ip| !ip.is_empty()),
+        user_agent: client
+            .ok()
+            .map(|c| c.user_agent)
+            .filter(|ua| !ua.is_empty()),
+        api_client_id: user.client.as_ref().map(|c| c.client_id.clone()),
+    });
     parts.extensions.insert(access);
     next.run(Request::from_parts(parts, body)).await
 }

@@ -357,7 +357,7 @@ where
 }
 
 /// Query values arrive as strings; numbers are parsed here so the error names the field.
-fn number_from_str<'de, D>(deserializer: D) -> Result<Option<u32>, D::Error>
+pub(crate) fn number_from_str<'de, D>(deserializer: D) -> Result<Option<u32>, D::Error>
 where
     D: Deserializer<'de>,
 {

@@ -18,10 +18,11 @@ use crate::model::{
     Account, AccountList, AccountPatch, Contact, ContactList, ContactPatch, ExportFormat, Grade,
     LifecycleStatus, NewAccount, NewContact, SortField, SortOrder,
 };
+use crate::routes::audit::{AuditEntry, AuditList};
 use crate::routes::auth::{
     ClientCredentialsForm, ClientTokenResponse, LoginBody, RefreshBody, TokenResponse,
 };
-use crate::routes::{accounts, auth, contacts};
+use crate::routes::{accounts, audit, auth, contacts};
 
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 pub const DOCS_PATH: &str = "/api/v1/docs";
@@ -45,17 +46,19 @@ pub const DOCS_PATH: &str = "/api/v1/docs";
         accounts::export,
         contacts::create, contacts::list, contacts::get, contacts::update, contacts::delete,
         contacts::export,
+        audit::list,
         auth::login, auth::client_token, auth::refresh, auth::logout, auth::jwks,
     ),
     components(schemas(
         Problem, ProblemField, Account, NewAccount, AccountPatch, AccountList, Contact, NewContact,
         ContactPatch, ContactList, ExportFormat, LifecycleStatus, Grade, SortField, SortOrder, LoginBody,
-        RefreshBody, TokenResponse, ClientCredentialsForm, ClientTokenResponse,
+        RefreshBody, TokenResponse, ClientCredentialsForm, ClientTokenResponse, AuditEntry, AuditList,
     )),
     modifiers(&Conventions),
     tags(
         (name = "accounts", description = "Companies we sell to."),
         (name = "contacts", description = "People, usually working at an account."),
+        (name = "audit", description = "Who did what, when and from where."),
         (name = "auth", description = "Signing in and out, and the keys that verify access tokens."),
     )
 )]
@@ -264,7 +267,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(operations, 17);
+        assert_eq!(operations, 18);
         assert!(paths["/api/v1/accounts"]["get"]["responses"]["403"].is_object());
         let login = &paths["/api/v1/auth/login"]["post"]["responses"];
         assert!(login["429"].is_object() && login["401"].is_object());

@@ -76,6 +76,7 @@ wire_enum! {
         Opportunity = "opportunity",
         Contract = "contract",
         Ticket = "ticket",
+        Audit = "audit",
     }
 }
 
@@ -301,7 +302,22 @@ impl From<&Scope> for pb::CompiledScope {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Access {
     pub user_id: Uuid,
+    /// Where the call comes from, for the audit trail.
+    pub origin: Origin,
     scopes: BTreeMap<(Resource, Action), Scope>,
+}
+
+/// Where a call comes from: what the gateway saw of the client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The API client whose token made the call.
+    pub api_client_id: Option<String>,
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
 }
 
 /// `PERMISSION_DENIED` for an action the caller holds no grant for.
@@ -316,6 +332,7 @@ impl Access {
     pub fn new(user_id: Uuid) -> Self {
         Access {
             user_id,
+            origin: Origin::default(),
             scopes: BTreeMap::new(),
         }
     }
@@ -330,6 +347,21 @@ impl Access {
             }
         }
         access
+    }
+
+    pub fn with_origin(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
+    }
+
+    /// Who acted and from where, as events and audit entries record it.
+    pub fn actor(&self) -> serde_json::Value {
+        serde_json::json!({
+            "user_id": self.user_id,
+            "api_client_id": self.origin.api_client_id,
+            "client_ip": self.origin.client_ip,
+            "user_agent": self.origin.user_agent,
+        })
     }
 
     pub fn with(mut self, resource: Resource, action: Action, scope: Scope) -> Self {
@@ -383,13 +415,20 @@ impl Access {
                     scope: Some(scope.into()),
                 })
                 .collect(),
+            client_ip: self.origin.client_ip.clone().unwrap_or_default(),
+            user_agent: self.origin.user_agent.clone().unwrap_or_default(),
+            api_client_id: self.origin.api_client_id.clone().unwrap_or_default(),
         }
         .encode_to_vec()
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, ApiError> {
         let context = pb::AccessContext::decode(bytes).map_err(malformed)?;
-        let mut access = Access::new(uuid_of("user_id", &context.user_id)?);
+        let mut access = Access::new(uuid_of("user_id", &context.user_id)?).with_origin(Origin {
+            client_ip: non_empty(context.client_ip),
+            user_agent: non_empty(context.user_agent),
+            api_client_id: non_empty(context.api_client_id),
+        });
         for s in context.scopes {
             let resource =
                 Resource::from_pb(s.resource).ok_or_else(|| malformed("unknown resource"))?;
@@ -483,6 +522,11 @@ mod tests {
     #[test]
     fn round_trips_through_metadata() {
         let access = Access::new(id(1))
+            .with_origin(Origin {
+                client_ip: Some("10.0.0.7".into()),
+                user_agent: None,
+                api_client_id: Some("erp".into()),
+            })
             .with(Resource::Contact, Action::Read, scope())
             .with(Resource::Account, Action::Update, Scope::everything());
         let mut metadata = MetadataMap::new();
@@ -500,7 +544,7 @@ mod tests {
                 .code,
             Code::PermissionDenied
         );
-        assert_eq!(Access::system(id(2)).scopes.len(), 6 * 7);
+        assert_eq!(Access::system(id(2)).scopes.len(), 7 * 7);
     }
 
     #[test]
@@ -517,7 +561,7 @@ mod tests {
 
         let bad_id = pb::AccessContext {
             user_id: "nobody".into(),
-            scopes: vec![],
+            ..Default::default()
         }
         .encode_to_vec();
         assert_eq!(

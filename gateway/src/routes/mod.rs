@@ -1,6 +1,7 @@
 //! The `/api/v1` routes and the response helpers they share.
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod contacts;
 pub mod export;
@@ -89,6 +90,10 @@ pub fn api_router(state: AppState) -> Router<AppState> {
                     A::Delete,
                     CONTACT_READ,
                 ))),
+        )
+        .route(
+            "/api/v1/audit",
+            get(audit::list).route_layer(permit(R::Audit, A::Read, &[])),
         )
         // Sign-in: no bearer token, no Idempotency-Key (see `auth`).
         .route("/api/v1/auth/login", post(auth::login))

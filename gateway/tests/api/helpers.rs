@@ -91,7 +91,8 @@ pub struct PermissionEndpoints {
 }
 
 /// Starts the permission service.
-async fn spawn_permission(stop: &CancellationToken) -> PermissionEndpoints {
+/// `customer_topic`: the customer service's events, one source of the audit trail.
+async fn spawn_permission(stop: &CancellationToken, customer_topic: &str) -> PermissionEndpoints {
     let topic = crm_testkit::unique("permission-events");
     let db = crm_testkit::fresh_db_url().await;
     use crm_permission::settings as ps;
@@ -133,6 +134,10 @@ async fn spawn_permission(stop: &CancellationToken) -> PermissionEndpoints {
             // Its roles (admin, sales_rep, …) are what test users are given.
             demo_org: true,
             api_clients: vec![],
+        },
+        audit: ps::AuditSettings {
+            topics: vec![customer_topic.to_string()],
+            consumer_group: crm_testkit::unique("audit"),
         },
     };
     let app = crm_permission::Application::build(settings)
@@ -179,7 +184,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
     let customer = tokio::spawn(customer.run_until_stopped(stop.clone()));
     crm_testkit::wait_ready(customer_http_port, grpc_port).await;
 
-    let permission = spawn_permission(&stop).await;
+    let permission = spawn_permission(&stop, &topic).await;
     let permission_db = permission.db.clone();
     let permission_grpc = permission.grpc.clone();
     let jwks = options.with_permission;

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod api_clients;
+mod audit;
 mod auth;
 mod authorization;
 mod contacts;

@@ -25,6 +25,7 @@ async fn the_openapi_document_lists_every_route() {
     for (path, methods) in [
         ("/api/v1/accounts", &["get", "post"][..]),
         ("/api/v1/accounts/export", &["get"][..]),
+        ("/api/v1/audit", &["get"][..]),
         ("/api/v1/contacts/export", &["get"][..]),
         ("/api/v1/accounts/{id}", &["get", "patch", "delete"][..]),
         ("/api/v1/contacts", &["get", "post"][..]),
@@ -58,7 +59,7 @@ async fn the_openapi_document_lists_every_route() {
     }
     assert_eq!(
         paths.len(),
-        11,
+        12,
         "undocumented or unexpected paths: {:?}",
         paths.keys()
     );

@@ -245,15 +245,18 @@ impl Customers {
         Ok(shown(access, Action::Read, record))
     }
 
-    /// Created and updated events carry the whole record, so consumers need no call back.
+    /// Created and updated events carry the whole record, so consumers need no call back, and
+    /// who acted from where (`actor`), for the audit trail.
     async fn write<R: Record>(
         &self,
         tx: &mut PgConnection,
+        access: &Access,
         verb: &str,
         record: &R,
         changes: Option<Changes>,
     ) -> Result<()> {
         let mut data = serde_json::Map::new();
+        data.insert("actor".to_string(), access.actor());
         let value = serde_json::to_value(record).map_err(crm_events::EventError::Encode)?;
         data.insert(R::KIND.to_string(), value);
         if let Some(changes) = changes {
@@ -286,7 +289,13 @@ impl Customers {
             &mut tx,
             "deleted",
             id,
-            serde_json::json!({ "id": id, "version": version }),
+            // The record as it was, so the audit trail can show what was deleted.
+            serde_json::json!({
+                "id": id,
+                "version": version,
+                R::KIND: current,
+                "actor": access.actor(),
+            }),
         )
         .await?;
         tx.commit().await?;
@@ -322,7 +331,8 @@ impl Customers {
         };
         let mut tx = self.pool.begin().await?;
         store::insert_account(&mut tx, &account).await?;
-        self.write(&mut tx, "created", &account, None).await?;
+        self.write(&mut tx, access, "created", &account, None)
+            .await?;
         tx.commit().await?;
         self.committed(account.id, account.version, Some(&account))
             .await;
@@ -361,7 +371,7 @@ impl Customers {
         account.version += 1;
         account.updated_at = now();
         store::update_account(&mut tx, &account).await?;
-        self.write(&mut tx, "updated", &account, Some(changes))
+        self.write(&mut tx, access, "updated", &account, Some(changes))
             .await?;
         tx.commit().await?;
         self.committed(account.id, account.version, Some(&account))
@@ -473,7 +483,8 @@ impl Customers {
         self.require_account(&mut tx, access, contact.account_id)
             .await?;
         store::insert_contact(&mut tx, &contact).await?;
-        self.write(&mut tx, "created", &contact, None).await?;
+        self.write(&mut tx, access, "created", &contact, None)
+            .await?;
         tx.commit().await?;
         self.committed(contact.id, contact.version, Some(&contact))
             .await;
@@ -514,7 +525,7 @@ impl Customers {
         contact.version += 1;
         contact.updated_at = now();
         store::update_contact(&mut tx, &contact).await?;
-        self.write(&mut tx, "updated", &contact, Some(changes))
+        self.write(&mut tx, access, "updated", &contact, Some(changes))
             .await?;
         tx.commit().await?;
         self.committed(contact.id, contact.version, Some(&contact))

@@ -58,6 +58,7 @@
 //! Nothing secret is logged: passwords, tokens and keys are `SecretString`s or never leave
 //! their functions, and settings' `Debug` redacts them.
 
+pub mod audit;
 pub mod authz;
 pub mod clients;
 pub mod domain;
@@ -81,6 +82,7 @@ use crm_host::{Host, Task};
 use crm_lifecycle::CancellationToken;
 use crm_proto::permission::access_service_server::AccessServiceServer;
 use crm_proto::permission::api_client_service_server::ApiClientServiceServer;
+use crm_proto::permission::audit_service_server::AuditServiceServer;
 use crm_proto::permission::auth_service_server::AuthServiceServer;
 use crm_proto::permission::org_service_server::OrgServiceServer;
 use crm_proto::permission::user_service_server::UserServiceServer;
@@ -230,11 +232,19 @@ impl Application {
                 .add_service(OrgServiceServer::new(authz::grpc::OrgApi::new(org.clone())))
                 .add_service(AccessServiceServer::new(authz::grpc::AccessApi::new(
                     access,
-                )));
+                )))
+                .add_service(AuditServiceServer::new(audit::AuditApi::new(pool.clone())));
         let interval = maintenance_interval(settings.auth.key_rotation_secs);
         let start_tasks = move |tasks_stop: CancellationToken| -> Vec<Task> {
             let mut tasks: Vec<Task> =
                 vec![Box::pin(maintenance(auth, interval, tasks_stop.clone()))];
+            tasks.push(Box::pin(follow_audit_sources(
+                pool.clone(),
+                settings.kafka.clone(),
+                settings.audit.clone(),
+                settings.events.topic.clone(),
+                tasks_stop.clone(),
+            )));
             match Relay::new(pool, &settings.kafka, outbox, RelayConfig::default()) {
                 Ok(relay) => tasks.push(Box::pin(relay.run(tasks_stop))),
                 Err(err) => {
@@ -253,6 +263,42 @@ impl Application {
             stop,
         )
         .await
+    }
+}
+
+/// Makes the audit trail from the event topics until `stop` (see `audit`). Subscribing to a
+/// topic that does not exist yet would wait minutes for a metadata refresh, so they are made
+/// first; a broker that is not there yet is retried.
+async fn follow_audit_sources(
+    pool: sqlx::PgPool,
+    kafka: crm_settings::KafkaSettings,
+    audit: settings::AuditSettings,
+    own_topic: String,
+    stop: CancellationToken,
+) {
+    let mut topics = audit.topics.clone();
+    if !topics.contains(&own_topic) {
+        topics.push(own_topic);
+    }
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let mut delay = Duration::from_millis(200);
+    while let Err(err) = crm_events::kafka::ensure_topics(&kafka, &names).await {
+        tracing::warn!(error = %err, "audit: cannot make sure the source topics exist yet");
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+    match crm_events::consumer::IdempotentConsumer::new(
+        &audit.consumer_group,
+        &kafka,
+        &names,
+        pool,
+        audit::AuditHandler,
+    ) {
+        Ok(consumer) => consumer.run(stop).await,
+        Err(err) => tracing::error!(error = %err, "audit consumer could not start"),
     }
 }
 

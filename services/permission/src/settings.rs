@@ -19,6 +19,37 @@ pub struct Settings {
     /// Users created at start when missing (development and demos only).
     #[serde(default)]
     pub bootstrap: BootstrapSettings,
+    #[serde(default)]
+    pub audit: AuditSettings,
+}
+
+/// The audit trail's sources (see `audit`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuditSettings {
+    /// The other services' event topics the trail is made from; this service's own topic
+    /// (`events.topic`) is always added. A list, or a comma-separated string.
+    #[serde(default = "default_audit_topics", deserialize_with = "names")]
+    pub topics: Vec<String>,
+    /// The consumer group (one per deployment: replicas share the work).
+    #[serde(default = "default_audit_group")]
+    pub consumer_group: String,
+}
+
+fn default_audit_topics() -> Vec<String> {
+    vec!["crm.customer.events".into()]
+}
+
+fn default_audit_group() -> String {
+    "crm-permission-audit".into()
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            topics: default_audit_topics(),
+            consumer_group: default_audit_group(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

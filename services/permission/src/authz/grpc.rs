@@ -36,6 +36,7 @@ impl From<Resource> for pb::Resource {
             Resource::Opportunity => pb::Resource::Opportunity,
             Resource::Contract => pb::Resource::Contract,
             Resource::Ticket => pb::Resource::Ticket,
+            Resource::Audit => pb::Resource::Audit,
         }
     }
 }
@@ -129,6 +130,7 @@ impl Violations {
             Ok(pb::Resource::Opportunity) => Some(Resource::Opportunity),
             Ok(pb::Resource::Contract) => Some(Resource::Contract),
             Ok(pb::Resource::Ticket) => Some(Resource::Ticket),
+            Ok(pb::Resource::Audit) => Some(Resource::Audit),
             Ok(pb::Resource::Unspecified) | Err(_) => None,
         };
         self.one_of(

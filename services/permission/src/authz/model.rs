@@ -52,6 +52,7 @@ named_enum! {
         Opportunity = "opportunity",
         Contract = "contract",
         Ticket = "ticket",
+        Audit = "audit",
     }
 }
 

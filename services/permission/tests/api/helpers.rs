@@ -63,6 +63,10 @@ pub async fn test_settings() -> Settings {
             },
         },
         bootstrap: BootstrapSettings::default(),
+        audit: crm_permission::settings::AuditSettings {
+            topics: vec![],
+            consumer_group: crm_testkit::unique("audit"),
+        },
     }
 }
 
