@@ -47,7 +47,7 @@ pub const DOCS_PATH: &str = "/api/v1/docs";
         contacts::create, contacts::list, contacts::get, contacts::update, contacts::delete,
         contacts::export,
         audit::list,
-        auth::login, auth::client_token, auth::refresh, auth::logout, auth::jwks,
+        auth::login, auth::client_token, auth::oidc_start, auth::oidc_callback, auth::refresh, auth::logout, auth::jwks,
     ),
     components(schemas(
         Problem, ProblemField, Account, NewAccount, AccountPatch, AccountList, Contact, NewContact,
@@ -267,7 +267,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(operations, 18);
+        assert_eq!(operations, 20);
         assert!(paths["/api/v1/accounts"]["get"]["responses"]["403"].is_object());
         let login = &paths["/api/v1/auth/login"]["post"]["responses"];
         assert!(login["429"].is_object() && login["401"].is_object());

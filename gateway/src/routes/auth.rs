@@ -230,6 +230,98 @@ pub async fn client_token(
     Ok(response)
 }
 
+/// Query string of the single sign-on callback (what the provider appends).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OidcCallbackParams {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    /// Set by the provider instead of `code` when the user or the provider refused.
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    #[serde(default)]
+    pub iss: Option<String>,
+    #[serde(default)]
+    pub session_state: Option<String>,
+}
+
+/// Sign in through a single sign-on provider: redirects the browser to it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/oidc/{provider}/start",
+    tag = "auth",
+    operation_id = "oidc_start",
+    params(("provider" = String, Path, description = "The provider's name, as configured")),
+    responses(
+        (status = 302, description = "To the provider's sign-in page (authorization code flow with PKCE).",
+            headers(("Location" = String, description = "The provider's authorization URL"))),
+        (status = 404, description = "No such provider."),
+    )
+)]
+pub async fn oidc_start(
+    State(state): State<AppState>,
+    axum::extract::Path(provider): axum::extract::Path<String>,
+) -> Result<Response> {
+    let started = permission(&state)?
+        .auth()
+        .oidc_start(crate::permission::request(pb::OidcStartRequest {
+            provider,
+        }))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner();
+    let location = HeaderValue::from_str(&started.authorization_url)
+        .map_err(|_| Error::internal(anyhow::anyhow!("an authorization URL is not a header")))?;
+    Ok((
+        axum::http::StatusCode::FOUND,
+        [
+            (header::LOCATION, location),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+    )
+        .into_response())
+}
+
+/// Where the single sign-on provider sends the browser back: answers the session's tokens.
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/oidc/{provider}/callback",
+    tag = "auth",
+    operation_id = "oidc_callback",
+    params(("provider" = String, Path, description = "The provider's name"), OidcCallbackParams),
+    responses(
+        (status = 200, description = "Signed in.", body = TokenResponse),
+        (status = 401, description = "The sign-in failed or was refused: start again."),
+    )
+)]
+pub async fn oidc_callback(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    axum::extract::Path(provider): axum::extract::Path<String>,
+    axum::extract::Query(params): axum::extract::Query<OidcCallbackParams>,
+) -> Result<Response> {
+    if let Some(error) = params.error {
+        tracing::info!(%error, description = ?params.error_description, "SSO refused by the provider");
+        return Err(Error::Api(crm_errors::ApiError::new(
+            crm_errors::Code::Unauthenticated,
+            "single sign-on failed: start again",
+        )));
+    }
+    let pair = permission(&state)?
+        .auth()
+        .oidc_callback(crate::permission::request(pb::OidcCallbackRequest {
+            provider,
+            code: params.code.unwrap_or_default(),
+            state: params.state.unwrap_or_default(),
+            client_ip: client.ip,
+            user_agent: client.user_agent,
+        }))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner();
+    Ok(token_response(pair))
+}
+
 /// Who is signing in from where, for throttling and the audit trail.
 pub struct ClientInfo {
     pub ip: String,

@@ -98,6 +98,11 @@ pub fn api_router(state: AppState) -> Router<AppState> {
         // Sign-in: no bearer token, no Idempotency-Key (see `auth`).
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/token", post(auth::client_token))
+        .route("/api/v1/auth/oidc/{provider}/start", get(auth::oidc_start))
+        .route(
+            "/api/v1/auth/oidc/{provider}/callback",
+            get(auth::oidc_callback),
+        )
         .route("/api/v1/auth/refresh", post(auth::refresh))
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/.well-known/jwks.json", get(auth::jwks))

@@ -76,6 +76,8 @@ pub struct Options {
     pub with_permission: bool,
     /// Quotas; the default ones are far above what any test sends.
     pub rate_limit: Option<RateLimitSettings>,
+    /// Single sign-on providers of the permission service.
+    pub oidc: Vec<crm_permission::settings::OidcProvider>,
 }
 
 /// The user the permission service is started with, and their password.
@@ -92,7 +94,11 @@ pub struct PermissionEndpoints {
 
 /// Starts the permission service.
 /// `customer_topic`: the customer service's events, one source of the audit trail.
-async fn spawn_permission(stop: &CancellationToken, customer_topic: &str) -> PermissionEndpoints {
+async fn spawn_permission(
+    stop: &CancellationToken,
+    customer_topic: &str,
+    oidc: &[crm_permission::settings::OidcProvider],
+) -> PermissionEndpoints {
     let topic = crm_testkit::unique("permission-events");
     let db = crm_testkit::fresh_db_url().await;
     use crm_permission::settings as ps;
@@ -139,6 +145,9 @@ async fn spawn_permission(stop: &CancellationToken, customer_topic: &str) -> Per
             topics: vec![customer_topic.to_string()],
             consumer_group: crm_testkit::unique("audit"),
         },
+        oidc: ps::OidcSettings {
+            providers: oidc.to_vec(),
+        },
     };
     let app = crm_permission::Application::build(settings)
         .await
@@ -184,7 +193,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
     let customer = tokio::spawn(customer.run_until_stopped(stop.clone()));
     crm_testkit::wait_ready(customer_http_port, grpc_port).await;
 
-    let permission = spawn_permission(&stop, &topic).await;
+    let permission = spawn_permission(&stop, &topic, &options.oidc).await;
     let permission_db = permission.db.clone();
     let permission_grpc = permission.grpc.clone();
     let jwks = options.with_permission;

@@ -10,6 +10,7 @@ mod authorization;
 mod contacts;
 mod helpers;
 mod idempotency;
+mod oidc;
 mod openapi;
 mod platform;
 mod rate_limit;

@@ -48,6 +48,8 @@ async fn the_openapi_document_lists_every_route() {
     for (path, method) in [
         ("/api/v1/auth/login", "post"),
         ("/api/v1/auth/token", "post"),
+        ("/api/v1/auth/oidc/{provider}/start", "get"),
+        ("/api/v1/auth/oidc/{provider}/callback", "get"),
         ("/api/v1/auth/refresh", "post"),
         ("/api/v1/auth/logout", "post"),
         ("/.well-known/jwks.json", "get"),
@@ -59,7 +61,7 @@ async fn the_openapi_document_lists_every_route() {
     }
     assert_eq!(
         paths.len(),
-        12,
+        14,
         "undocumented or unexpected paths: {:?}",
         paths.keys()
     );

@@ -87,11 +87,12 @@ fn parse_id(raw: &str) -> Result<Uuid, Status> {
 
 pub struct AuthApi {
     auth: Auth,
+    oidc: crate::oidc::Oidc,
 }
 
 impl AuthApi {
-    pub fn new(auth: Auth) -> Self {
-        Self { auth }
+    pub fn new(auth: Auth, oidc: crate::oidc::Oidc) -> Self {
+        Self { auth, oidc }
     }
 }
 
@@ -134,6 +135,37 @@ impl pb::auth_service_server::AuthService for AuthApi {
             expires_in: token.expires_in,
             scope: token.scope,
         }))
+    }
+
+    async fn oidc_start(
+        &self,
+        request: Request<pb::OidcStartRequest>,
+    ) -> GrpcResult<pb::OidcStartResponse> {
+        let (authorization_url, state) = self.oidc.start(&request.get_ref().provider).await?;
+        Ok(Response::new(pb::OidcStartResponse {
+            authorization_url,
+            state,
+        }))
+    }
+
+    async fn oidc_callback(
+        &self,
+        request: Request<pb::OidcCallbackRequest>,
+    ) -> GrpcResult<pb::TokenPair> {
+        let r = request.into_inner();
+        let client = ClientInfo::new(&r.client_ip, &r.user_agent);
+        let mut v = Violations::default();
+        for (field, value) in [("code", &r.code), ("state", &r.state)] {
+            if value.is_empty() {
+                v.add(field, "must not be empty");
+            }
+        }
+        v.into_result()?;
+        let pair = self
+            .oidc
+            .callback(&r.provider, &r.code, &r.state, &client)
+            .await?;
+        Ok(Response::new(pair.into()))
     }
 
     async fn refresh(&self, request: Request<pb::RefreshRequest>) -> GrpcResult<pb::TokenPair> {

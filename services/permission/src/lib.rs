@@ -66,6 +66,7 @@ pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod keys;
+pub mod oidc;
 pub mod password;
 pub mod service;
 pub mod settings;
@@ -223,17 +224,24 @@ impl Application {
             org.clone(),
             settings.bootstrap.clone(),
         ));
-        let routes =
-            tonic::service::Routes::new(AuthServiceServer::new(grpc::AuthApi::new(auth.clone())))
-                .add_service(UserServiceServer::new(grpc::UserApi::new(users.clone())))
-                .add_service(ApiClientServiceServer::new(grpc::ApiClientApi::new(
-                    clients::ApiClients::new(users.clone()),
-                )))
-                .add_service(OrgServiceServer::new(authz::grpc::OrgApi::new(org.clone())))
-                .add_service(AccessServiceServer::new(authz::grpc::AccessApi::new(
-                    access,
-                )))
-                .add_service(AuditServiceServer::new(audit::AuditApi::new(pool.clone())));
+        let routes = tonic::service::Routes::new(AuthServiceServer::new(grpc::AuthApi::new(
+            auth.clone(),
+            oidc::Oidc::new(
+                auth.clone(),
+                users.clone(),
+                org.clone(),
+                &settings.oidc.providers,
+            ),
+        )))
+        .add_service(UserServiceServer::new(grpc::UserApi::new(users.clone())))
+        .add_service(ApiClientServiceServer::new(grpc::ApiClientApi::new(
+            clients::ApiClients::new(users.clone()),
+        )))
+        .add_service(OrgServiceServer::new(authz::grpc::OrgApi::new(org.clone())))
+        .add_service(AccessServiceServer::new(authz::grpc::AccessApi::new(
+            access,
+        )))
+        .add_service(AuditServiceServer::new(audit::AuditApi::new(pool.clone())));
         let interval = maintenance_interval(settings.auth.key_rotation_secs);
         let start_tasks = move |tasks_stop: CancellationToken| -> Vec<Task> {
             let mut tasks: Vec<Task> =

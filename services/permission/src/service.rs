@@ -259,7 +259,7 @@ impl Auth {
         };
         match outcome {
             Ok(user) => {
-                let pair = self.login_succeeded(&key, user, client).await?;
+                let pair = self.login_succeeded(&key, user, client, "password").await?;
                 metrics::counter!("crm_permission_logins_total", "outcome" => "success")
                     .increment(1);
                 Ok(pair)
@@ -312,11 +312,13 @@ impl Auth {
         Ok(())
     }
 
-    async fn login_succeeded(
+    /// Starts a session for `user`, signed in by `method` (`password`, `oidc:<provider>`).
+    pub(crate) async fn login_succeeded(
         &self,
         key: &str,
         user: User,
         client: &ClientInfo,
+        method: &str,
     ) -> Result<TokenPair> {
         let signer = self.keys.signer().await?;
         let now = now();
@@ -343,6 +345,7 @@ impl Auth {
                 "user_id": user.id,
                 "username": user.username,
                 "session_id": family_id,
+                "method": method,
                 "client_ip": client.ip,
                 "user_agent": client.user_agent,
             }),
@@ -495,8 +498,14 @@ impl Auth {
         let mut conn = self.pool.acquire().await?;
         let throttles = store::purge_throttle(&mut conn, now - self.lockout.forget_after()).await?;
         let tokens = store::purge_refresh(&mut conn, now - chrono::Duration::days(1)).await?;
-        if throttles + tokens > 0 {
-            tracing::debug!(throttles, tokens, "purged");
+        // Single sign-ins started and never finished.
+        let sso = sqlx::query("DELETE FROM oidc_logins WHERE expires_at < $1")
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        if throttles + tokens + sso > 0 {
+            tracing::debug!(throttles, tokens, sso, "purged");
         }
         Ok(())
     }

@@ -21,6 +21,63 @@ pub struct Settings {
     pub bootstrap: BootstrapSettings,
     #[serde(default)]
     pub audit: AuditSettings,
+    #[serde(default)]
+    pub oidc: OidcSettings,
+}
+
+/// Single sign-on providers (see `oidc`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct OidcSettings {
+    #[serde(default, deserialize_with = "list_or_indexed_map")]
+    pub providers: Vec<OidcProvider>,
+}
+
+/// One OpenID Connect provider the service is a relying party of.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OidcProvider {
+    /// The name in URLs: `/api/v1/auth/oidc/<name>/start`.
+    pub name: String,
+    /// The issuer; `<issuer>/.well-known/openid-configuration` must name exactly it.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// Registered with the provider: the gateway's `/api/v1/auth/oidc/<name>/callback`.
+    pub redirect_uri: String,
+    #[serde(default = "default_oidc_scopes", deserialize_with = "names")]
+    pub scopes: Vec<String>,
+    /// The claim new users' usernames are made from.
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+    /// Create a user on a first sign-in (else only identities already linked may sign in).
+    #[serde(default = "default_true")]
+    pub create_users: bool,
+    /// Roles and department from claims, given when missing at every sign-in.
+    #[serde(default, deserialize_with = "list_or_indexed_map")]
+    pub claim_rules: Vec<ClaimRule>,
+}
+
+/// When `claim` equals `equals` (or, for a list claim such as `groups`, contains it): these
+/// roles, and this primary department if the user has none.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClaimRule {
+    pub claim: String,
+    pub equals: String,
+    #[serde(default, deserialize_with = "names")]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub department: Option<String>,
+}
+
+fn default_oidc_scopes() -> Vec<String> {
+    ["openid", "profile", "email"].map(String::from).to_vec()
+}
+
+fn default_username_claim() -> String {
+    "preferred_username".into()
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// The audit trail's sources (see `audit`).

@@ -113,7 +113,11 @@ async fn the_demo_organisation_is_seeded_once_and_bootstrap_users_are_placed() {
     let rep = roles.iter().find(|r| r.name == "sales_rep").unwrap();
     let manager = roles.iter().find(|r| r.name == "sales_manager").unwrap();
     assert_eq!(manager.parent_role_id, rep.id);
-    assert_eq!(roles[0].grants.len(), 7 * 7, "admin: everything (the audit trail too)");
+    assert_eq!(
+        roles[0].grants.len(),
+        7 * 7,
+        "admin: everything (the audit trail too)"
+    );
 
     let admin = user("admin").await;
     let mgr = user("mgr").await;

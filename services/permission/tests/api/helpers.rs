@@ -67,6 +67,7 @@ pub async fn test_settings() -> Settings {
             topics: vec![],
             consumer_group: crm_testkit::unique("audit"),
         },
+        oidc: Default::default(),
     }
 }
 
