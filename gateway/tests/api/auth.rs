@@ -161,3 +161,129 @@ async fn docs_need_no_token() {
         200
     );
 }
+
+/// The whole negative suite over HTTP, as deployed (tokens verified with the permission
+/// service's JWKS): each case is a 401 and writes nothing.
+#[tokio::test]
+async fn every_kind_of_bad_token_is_a_401() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let app = crate::helpers::spawn_with(crate::helpers::Options {
+        with_permission: true,
+        ..Default::default()
+    })
+    .await;
+    // A genuine token of the permission service, to take apart.
+    let login: serde_json::Value = app
+        .http
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"username": crate::helpers::SIGN_IN_USER,
+                      "password": crate::helpers::SIGN_IN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let genuine = login["access_token"].as_str().unwrap().to_string();
+    let parts: Vec<&str> = genuine.split('.').collect();
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let b64 = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let with = |key: &str, value: serde_json::Value| {
+        let mut c = claims.clone();
+        c[key] = value;
+        c
+    };
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    // Signed with a key of our own (Ed25519), so everything but the point under test is valid.
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let ours = jsonwebtoken::EncodingKey::from_ed_der(pkcs8.as_ref());
+    let sign_ours = |kid: &str, c: &serde_json::Value| {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        h.kid = Some(kid.into());
+        jsonwebtoken::encode(&h, c, &ours).unwrap()
+    };
+    let kid = header["kid"].as_str().unwrap();
+    let public_jwks = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(&json!({"alg": "none", "typ": "JWT", "kid": kid})),
+                parts[1]
+            ),
+        ),
+        ("HS256 with the public key as secret", {
+            let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+            h.kid = Some(kid.into());
+            jsonwebtoken::encode(
+                &h,
+                &claims,
+                &jsonwebtoken::EncodingKey::from_secret(public_jwks.as_bytes()),
+            )
+            .unwrap()
+        }),
+        (
+            "expired beyond the leeway",
+            sign_ours(kid, &with("exp", json!(now - 3600))),
+        ),
+        (
+            "nbf in the future",
+            sign_ours(kid, &with("nbf", json!(now + 3600))),
+        ),
+        (
+            "wrong iss",
+            sign_ours(kid, &with("iss", json!("someone-else"))),
+        ),
+        (
+            "wrong aud",
+            sign_ours(kid, &with("aud", json!("another-api"))),
+        ),
+        ("unknown kid", sign_ours("no-such-kid", &claims)),
+        (
+            "tampered payload",
+            format!(
+                "{}.{}.{}",
+                parts[0],
+                b64(&with("sub", json!(uuid::Uuid::now_v7().to_string()))),
+                parts[2]
+            ),
+        ),
+    ];
+    for (case, token) in cases {
+        let response = app
+            .http
+            .post(app.url(Kind::Accounts.path()))
+            .bearer_auth(&token)
+            .json(&json!({"name": "Acme"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{case}");
+        assert_unauthorized(response, true).await;
+    }
+    // The genuine one works: the cases failed for their flaw alone.
+    let fine = app
+        .http
+        .get(app.url(Kind::Accounts.path()))
+        .bearer_auth(&genuine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fine.status(), 200);
+    let page: serde_json::Value = fine.json().await.unwrap();
+    assert_eq!(page["items"], json!([]), "a refused token wrote something");
+}
