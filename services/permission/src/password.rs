@@ -29,6 +29,8 @@ pub enum Verified {
 
 pub struct Passwords {
     argon2: Argon2<'static>,
+    /// The current parameters: hashes made with others are redone at the next sign-in.
+    params: Params,
     /// A hash of a random password nobody knows, with the current parameters.
     dummy: PasswordHash,
     /// Argon2 verifications run so far (tests assert the unknown-user path ran one).
@@ -47,7 +49,7 @@ impl Passwords {
             None,
         )
         .map_err(|e| Error::Crypto(format!("invalid auth.password_hashing: {e}")))?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let mut random = [0u8; 32];
         aws_lc_rs::rand::fill(&mut random)
             .map_err(|_| Error::Crypto("no randomness for the dummy password".into()))?;
@@ -55,6 +57,7 @@ impl Passwords {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
             argon2,
+            params,
             dummy,
             verifications: AtomicU64::new(0),
             permits: Semaphore::new(cores),
@@ -90,6 +93,21 @@ impl Passwords {
                 Verified::Dummy
             }
         }
+    }
+
+    /// Whether `stored` was made with another algorithm, version or parameters than the current
+    /// ones (`auth.password_hashing` changed): the sign-in that proves the password redoes it.
+    pub fn needs_rehash(&self, stored: &str) -> bool {
+        let Ok(hash) = PasswordHash::new(stored) else {
+            return false;
+        };
+        let current = &self.params;
+        hash.algorithm != Algorithm::Argon2id.ident()
+            || hash.version != Some(Version::V0x13.into())
+            || Params::try_from(&hash).map_or(true, |p| {
+                (p.m_cost(), p.t_cost(), p.p_cost())
+                    != (current.m_cost(), current.t_cost(), current.p_cost())
+            })
     }
 
     /// The one place argon2 verifies, and counts it.
@@ -132,6 +150,30 @@ mod tests {
             parallelism: 1,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn hashes_made_with_other_parameters_need_redoing() {
+        let old = cheap();
+        let stronger = Passwords::new(&PasswordHashingSettings {
+            memory_kib: 128,
+            iterations: 2,
+            parallelism: 1,
+        })
+        .unwrap();
+        let hash = old
+            .hash(&SecretString::from("correct horse battery"))
+            .unwrap();
+        assert!(!old.needs_rehash(&hash));
+        assert!(stronger.needs_rehash(&hash));
+        let redone = stronger
+            .hash(&SecretString::from("correct horse battery"))
+            .unwrap();
+        assert!(!stronger.needs_rehash(&redone));
+        assert!(
+            !stronger.needs_rehash("not a hash"),
+            "unreadable hashes are not touched"
+        );
     }
 
     #[test]

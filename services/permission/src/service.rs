@@ -246,6 +246,10 @@ impl Auth {
             store::find_credentials(&mut conn, &key).await?
         };
         let stored = credentials.as_ref().and_then(|c| c.password_hash.clone());
+        let rehash = stored
+            .as_deref()
+            .is_some_and(|s| self.passwords.needs_rehash(s))
+            .then(|| (stored.clone().unwrap_or_default(), password.clone()));
         // Exactly one argon2 verification on every path (the dummy hash without a stored one).
         let verified = self.passwords.verify_blocking(stored, password).await?;
         let outcome = match (credentials, verified) {
@@ -259,7 +263,11 @@ impl Auth {
         };
         match outcome {
             Ok(user) => {
+                let user_id = user.id;
                 let pair = self.login_succeeded(&key, user, client, "password").await?;
+                if let Some((old, password)) = rehash {
+                    self.rehash(user_id, &old, password).await;
+                }
                 metrics::counter!("crm_permission_logins_total", "outcome" => "success")
                     .increment(1);
                 Ok(pair)
@@ -310,6 +318,31 @@ impl Auth {
         self.outbox.notify_committed();
         tracing::info!(reason = failure.as_str(), "sign-in failed");
         Ok(())
+    }
+
+    /// Redoes a password hash made with older parameters, now that the password is known.
+    /// Compare-and-set on the old hash: a password changed meanwhile is left alone. Best effort:
+    /// a failure is logged and the next sign-in tries again.
+    async fn rehash(&self, user_id: Uuid, old: &str, password: SecretString) {
+        let outcome = async {
+            let new = self.passwords.hash_blocking(password).await?;
+            let updated = sqlx::query(
+                "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
+            )
+            .bind(user_id)
+            .bind(old)
+            .bind(new)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            Ok::<_, Error>(updated)
+        }
+        .await;
+        match outcome {
+            Ok(1) => tracing::info!(%user_id, "password hash redone with the current parameters"),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(%user_id, error = %err, "password rehash failed"),
+        }
     }
 
     /// Starts a session for `user`, signed in by `method` (`password`, `oidc:<provider>`).

@@ -151,3 +151,49 @@ async fn empty_credentials_are_invalid_arguments() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_hash_made_with_old_parameters_is_redone_at_the_next_sign_in() {
+    let app = spawn_app().await;
+    app.create_user("carol", PASSWORD).await;
+    let hash = || async {
+        sqlx::query_scalar::<_, String>("SELECT password_hash FROM users WHERE username = 'carol'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+    };
+    let before = hash().await;
+    assert!(before.contains("m=64,t=1,p=1"), "{before}");
+
+    // The same database, stronger parameters.
+    let mut settings = app.settings.clone();
+    settings.auth.password_hashing.memory_kib = 128;
+    settings.auth.password_hashing.iterations = 2;
+    app.shutdown().await;
+    let app = crate::helpers::spawn_with(|s| *s = settings).await;
+    let version_before: i64 =
+        sqlx::query_scalar("SELECT version FROM users WHERE username = 'carol'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    app.login("carol", PASSWORD).await.expect("login");
+    let after: String =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'carol'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(after.contains("m=128,t=2,p=1"), "{after}");
+    let version_after: i64 =
+        sqlx::query_scalar("SELECT version FROM users WHERE username = 'carol'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        version_after, version_before,
+        "not a password change: sessions stay"
+    );
+    // The redone hash works, a wrong password still does not.
+    app.login("carol", PASSWORD).await.expect("login again");
+    assert!(app.login("carol", "wrong password!!").await.is_err());
+    app.shutdown().await;
+}
