@@ -119,6 +119,7 @@ async fn spawn_permission(
             clock_skew_secs: 60,
             // Test-only: base64 of 32 bytes 0x07.
             key_encryption_key: SecretString::from("BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="),
+            previous_key_encryption_keys: vec![],
             lockout: ps::LockoutSettings {
                 max_failures: 3,
                 ..Default::default()

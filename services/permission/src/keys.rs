@@ -44,8 +44,10 @@ pub enum KekError {
     WrongLength(usize),
 }
 
-/// The key-encryption key: AES-256-GCM over the private signing keys at rest.
-pub struct Kek(Aes256Gcm);
+/// The key-encryption key: AES-256-GCM over the private signing keys at rest. During a rotation
+/// it also holds the previous keys: what they sealed still opens, and [`KeyRing::maintain`]
+/// seals it again under the current one.
+pub struct Kek(Aes256Gcm, Vec<Aes256Gcm>);
 
 impl std::fmt::Debug for Kek {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,7 +73,13 @@ impl Kek {
             return Err(KekError::WrongLength(bytes.len()));
         }
         let cipher = Aes256Gcm::new_from_slice(bytes).map_err(|_| KekError::WrongLength(32))?;
-        Ok(Self(cipher))
+        Ok(Self(cipher, Vec::new()))
+    }
+
+    /// Adds keys used before this one (`auth.previous_key_encryption_keys`).
+    pub fn with_previous(mut self, previous: Vec<Kek>) -> Self {
+        self.1.extend(previous.into_iter().map(|k| k.0));
+        self
     }
 
     /// Encrypts `plaintext` for the key `kid`: returns (nonce, ciphertext with tag).
@@ -96,25 +104,37 @@ impl Kek {
     /// Decrypts what [`Self::seal`] made for `kid`; fails with another KEK, another kid or any
     /// change to the bytes.
     pub fn open(&self, kid: &str, nonce: &[u8], ciphertext: &[u8]) -> Result<SecretSlice<u8>> {
+        self.open_any(kid, nonce, ciphertext)
+            .map(|(plain, _)| plain)
+    }
+
+    /// As [`Self::open`], also saying whether the current key opened it (else a previous one).
+    pub fn open_any(
+        &self,
+        kid: &str,
+        nonce: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<(SecretSlice<u8>, bool)> {
         let nonce: [u8; NONCE_LEN] = nonce
             .try_into()
             .map_err(|_| Error::Corrupt(format!("signing key {kid}: bad nonce length")))?;
         let aad = aad(kid);
-        let plaintext = self
-            .0
-            .decrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| {
-                Error::Crypto(format!(
-                    "signing key {kid} does not decrypt: was auth.key_encryption_key changed?"
-                ))
-            })?;
-        Ok(SecretSlice::from(plaintext))
+        let payload = || Payload {
+            msg: ciphertext,
+            aad: &aad,
+        };
+        if let Ok(plain) = self.0.decrypt(&Nonce::from(nonce), payload()) {
+            return Ok((SecretSlice::from(plain), true));
+        }
+        for previous in &self.1 {
+            if let Ok(plain) = previous.decrypt(&Nonce::from(nonce), payload()) {
+                return Ok((SecretSlice::from(plain), false));
+            }
+        }
+        Err(Error::Crypto(format!(
+            "signing key {kid} does not decrypt: was auth.key_encryption_key changed without \
+             listing the old one in auth.previous_key_encryption_keys?"
+        )))
     }
 }
 
@@ -246,6 +266,7 @@ impl KeyRing {
         .bind(self.0.verify_window)
         .fetch_all(&mut *tx)
         .await?;
+        self.reseal(&mut tx).await?;
         tx.commit().await?;
         for kid in retired {
             tracing::info!(%kid, "retired a signing key");
@@ -262,6 +283,38 @@ impl KeyRing {
         });
         *self.0.current.write().expect("lock never poisoned") = Some(signer.clone());
         Ok(signer)
+    }
+
+    /// Seals again, under the current key-encryption key, every private key a previous one
+    /// sealed: after one run on any replica the previous keys can be dropped from the settings.
+    async fn reseal(&self, conn: &mut PgConnection) -> Result<()> {
+        if self.0.kek.1.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(String, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+            "SELECT kid, private_key_nonce, private_key_ciphertext FROM signing_keys
+              WHERE private_key_ciphertext IS NOT NULL",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        for (kid, nonce, ciphertext) in rows {
+            let (plain, current) = self.0.kek.open_any(&kid, &nonce, &ciphertext)?;
+            if current {
+                continue;
+            }
+            let (nonce, ciphertext) = self.0.kek.seal(&kid, plain.expose_secret())?;
+            sqlx::query(
+                "UPDATE signing_keys SET private_key_nonce = $2, private_key_ciphertext = $3
+                  WHERE kid = $1",
+            )
+            .bind(&kid)
+            .bind(&nonce)
+            .bind(&ciphertext)
+            .execute(&mut *conn)
+            .await?;
+            tracing::info!(%kid, "signing key sealed again under the new key-encryption key");
+        }
+        Ok(())
     }
 
     async fn create(&self, conn: &mut PgConnection, now: DateTime<Utc>) -> Result<PrivateRow> {

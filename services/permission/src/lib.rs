@@ -125,7 +125,12 @@ pub fn key_encryption_key(
     settings: &settings::AuthSettings,
     environment: &str,
 ) -> Result<keys::Kek, StartError> {
-    let kek = keys::Kek::parse(&settings.key_encryption_key)?;
+    let previous = settings
+        .previous_key_encryption_keys
+        .iter()
+        .map(keys::Kek::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    let kek = keys::Kek::parse(&settings.key_encryption_key)?.with_previous(previous);
     if environment == "production"
         && settings.key_encryption_key.expose_secret().trim() == DEV_KEY_ENCRYPTION_KEY
     {

@@ -141,6 +141,11 @@ pub struct AuthSettings {
     /// the database. Required; the process refuses to start without a valid one.
     #[serde(default = "empty_secret")]
     pub key_encryption_key: SecretString,
+    /// During a rotation of `key_encryption_key`: the keys used before it. Private signing keys
+    /// they sealed are sealed again under the new key at start-up (and by maintenance); remove
+    /// them once every replica runs with the new key.
+    #[serde(default, deserialize_with = "list_or_indexed_map")]
+    pub previous_key_encryption_keys: Vec<SecretString>,
     #[serde(default)]
     pub lockout: LockoutSettings,
     #[serde(default)]

@@ -55,6 +55,7 @@ pub async fn test_settings() -> Settings {
             key_rotation_secs: 30 * 24 * 3600,
             clock_skew_secs: 60,
             key_encryption_key: SecretString::from(TEST_KEK),
+            previous_key_encryption_keys: vec![],
             lockout: LockoutSettings::default(),
             password_hashing: PasswordHashingSettings {
                 memory_kib: 64,

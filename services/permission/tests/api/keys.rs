@@ -133,3 +133,54 @@ async fn private_keys_are_encrypted_at_rest() {
     }
     app.shutdown().await;
 }
+
+/// Rotating the key-encryption key: start with the new one and the old one listed as previous;
+/// every private key is sealed again under the new one, sign-in keeps working throughout, and
+/// afterwards the old key is no longer needed.
+#[tokio::test]
+async fn the_key_encryption_key_rotates_without_losing_signing_keys() {
+    const NEW_KEK: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+    let app = spawn_with(|_| {}).await;
+    app.create_user("dora", PASSWORD).await;
+    app.login("dora", PASSWORD).await.expect("login");
+    let kid: String = sqlx::query_scalar("SELECT kid FROM signing_keys LIMIT 1")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+
+    let mut rotated = app.settings.clone();
+    rotated.auth.key_encryption_key = SecretString::from(NEW_KEK);
+    rotated.auth.previous_key_encryption_keys = vec![SecretString::from(TEST_KEK)];
+    app.shutdown().await;
+    let app = spawn_with(|s| *s = rotated.clone()).await;
+    app.login("dora", PASSWORD)
+        .await
+        .expect("login during the rotation");
+    let (nonce, ciphertext): (Vec<u8>, Vec<u8>) = sqlx::query_as(
+        "SELECT private_key_nonce, private_key_ciphertext FROM signing_keys WHERE kid = $1",
+    )
+    .bind(&kid)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let new = Kek::parse(&SecretString::from(NEW_KEK)).unwrap();
+    let old = Kek::parse(&SecretString::from(TEST_KEK)).unwrap();
+    assert!(new.open(&kid, &nonce, &ciphertext).is_ok(), "sealed again");
+    assert!(
+        old.open(&kid, &nonce, &ciphertext).is_err(),
+        "the old key is no longer needed"
+    );
+
+    // The rotation done: the new key alone is enough, and the same signing key is used.
+    let mut done = rotated;
+    done.auth.previous_key_encryption_keys.clear();
+    app.shutdown().await;
+    let app = spawn_with(|s| *s = done).await;
+    let pair = app
+        .login("dora", PASSWORD)
+        .await
+        .expect("login after the rotation");
+    let token = app.verify(&pair.access_token).await;
+    assert_eq!(token.header.kid.as_deref(), Some(kid.as_str()));
+    app.shutdown().await;
+}
