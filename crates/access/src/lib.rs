@@ -136,6 +136,10 @@ pub struct Scope {
     /// The caller's primary department: where their new records go by default.
     pub primary_department_id: Option<Uuid>,
     pub permission_version: i64,
+    /// Records shared with the caller one by one.
+    pub record_ids: Vec<Uuid>,
+    /// `(field, equals)`: records matching a sharing rule.
+    pub conditions: Vec<(String, String)>,
 }
 
 impl Scope {
@@ -149,13 +153,37 @@ impl Scope {
 
     /// No record at all: the action is not granted.
     pub fn is_empty(&self) -> bool {
-        !self.all && self.owner_ids.is_empty() && self.department_ids.is_empty()
+        !self.all
+            && self.owner_ids.is_empty()
+            && self.department_ids.is_empty()
+            && self.record_ids.is_empty()
+            && self.conditions.is_empty()
     }
 
+    /// Whether a record placed here (a new one, or where a move takes it) is covered by the
+    /// scope's owners and departments. Sharing is about existing records: see
+    /// [`Self::covers_record`].
     pub fn covers(&self, owner_id: Option<Uuid>, department_id: Option<Uuid>) -> bool {
         self.all
             || owner_id.is_some_and(|o| self.owner_ids.contains(&o))
             || department_id.is_some_and(|d| self.department_ids.contains(&d))
+    }
+
+    /// Whether an existing record is covered, sharing included: `attribute` gives the value of
+    /// a field a sharing rule's condition names (`None`: the record has no such field).
+    pub fn covers_record(
+        &self,
+        id: Uuid,
+        owner_id: Option<Uuid>,
+        department_id: Option<Uuid>,
+        attribute: impl Fn(&str) -> Option<String>,
+    ) -> bool {
+        self.covers(owner_id, department_id)
+            || self.record_ids.contains(&id)
+            || self
+                .conditions
+                .iter()
+                .any(|(field, equals)| attribute(field).as_deref() == Some(equals.as_str()))
     }
 
     pub fn field(&self, name: &str) -> FieldAccess {
@@ -212,9 +240,15 @@ impl Scope {
         Err(err)
     }
 
-    /// Appends ` AND (<predicate>)` over the table's `owner_id` and `department_id`.
+    /// Appends ` AND (<predicate>)` over the table's `id`, `owner_id` and `department_id`;
+    /// `column` names the text column of a condition's field (`None`: the table has no such
+    /// field, and the condition matches nothing).
     #[cfg(feature = "sql")]
-    pub fn push_predicate(&self, b: &mut sqlx::QueryBuilder<sqlx::Postgres>) {
+    pub fn push_predicate(
+        &self,
+        b: &mut sqlx::QueryBuilder<sqlx::Postgres>,
+        column: impl Fn(&str) -> Option<&'static str>,
+    ) {
         if self.all {
             return;
         }
@@ -226,7 +260,20 @@ impl Scope {
             .push_bind(self.owner_ids.clone())
             .push(") OR department_id = ANY(")
             .push_bind(self.department_ids.clone())
-            .push("))");
+            .push(")");
+        if !self.record_ids.is_empty() {
+            b.push(" OR id = ANY(")
+                .push_bind(self.record_ids.clone())
+                .push(")");
+        }
+        for (field, equals) in &self.conditions {
+            // Only compile-time column names reach the SQL text; the value is bound.
+            if let Some(col) = column(field) {
+                b.push(format_args!(" OR {col} = "))
+                    .push_bind(equals.clone());
+            }
+        }
+        b.push(")");
     }
 }
 
@@ -260,6 +307,12 @@ impl TryFrom<pb::CompiledScope> for Scope {
             fields.insert(f.field, FieldAccess { visibility, mask });
         }
         Ok(Scope {
+            record_ids: ids("record_ids", &s.record_ids)?,
+            conditions: s
+                .conditions
+                .into_iter()
+                .map(|c| (c.field, c.equals))
+                .collect(),
             all: s.all,
             owner_ids: ids("owner_ids", &s.owner_ids)?,
             department_ids: ids("department_ids", &s.department_ids)?,
@@ -294,6 +347,15 @@ impl From<&Scope> for pb::CompiledScope {
                 .primary_department_id
                 .map(|d| d.to_string())
                 .unwrap_or_default(),
+            record_ids: ids(&s.record_ids),
+            conditions: s
+                .conditions
+                .iter()
+                .map(|(field, equals)| pb::RecordCondition {
+                    field: field.clone(),
+                    equals: equals.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -477,6 +539,7 @@ mod tests {
             ]),
             primary_department_id: Some(id(10)),
             permission_version: 7,
+            ..Default::default()
         }
     }
 
@@ -490,6 +553,21 @@ mod tests {
         assert!(Scope::everything().covers(None, None));
         assert!(Scope::default().is_empty());
         assert!(!Scope::default().covers(Some(id(1)), Some(id(10))));
+    }
+
+    #[test]
+    fn shared_records_and_conditions_cover_existing_records_only() {
+        let mut s = Scope::default();
+        s.record_ids.push(id(7));
+        s.conditions.push(("grade".into(), "A".into()));
+        assert!(!s.is_empty());
+        assert!(s.covers_record(id(7), Some(id(99)), None, |_| None));
+        assert!(s.covers_record(id(8), None, None, |f| (f == "grade").then(|| "A".into())));
+        assert!(!s.covers_record(id(8), None, None, |f| (f == "grade").then(|| "B".into())));
+        assert!(
+            !s.covers(Some(id(99)), None),
+            "placing a record: sharing does not count"
+        );
     }
 
     #[test]

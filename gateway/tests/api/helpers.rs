@@ -273,6 +273,9 @@ pub struct Org {
     pub clients: crm_proto::permission::api_client_service_client::ApiClientServiceClient<
         tonic::transport::Channel,
     >,
+    pub sharing: crm_proto::permission::sharing_service_client::SharingServiceClient<
+        tonic::transport::Channel,
+    >,
 }
 
 impl Org {
@@ -286,7 +289,8 @@ impl Org {
         Org {
             users: user_service_client::UserServiceClient::new(channel.clone()),
             org: org_service_client::OrgServiceClient::new(channel.clone()),
-            clients: api_client_service_client::ApiClientServiceClient::new(channel),
+            clients: api_client_service_client::ApiClientServiceClient::new(channel.clone()),
+            sharing: sharing_service_client::SharingServiceClient::new(channel),
         }
     }
 

@@ -14,6 +14,7 @@ mod oidc;
 mod openapi;
 mod platform;
 mod rate_limit;
+mod sharing;
 mod sign_in;
 mod trace_context;
 mod validation;

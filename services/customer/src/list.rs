@@ -246,6 +246,8 @@ impl ListQuery {
 pub struct Table {
     pub name_column: &'static str,
     pub search: &'static [&'static str],
+    /// Text columns a sharing rule's condition may test (same names as the fields).
+    pub condition_columns: &'static [&'static str],
 }
 
 fn escape_like(s: &str) -> String {

@@ -35,6 +35,8 @@ pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync {
     fn version(&self) -> i64;
     /// Owner and department: what data scopes go by.
     fn place(&self) -> Place;
+    /// A field's value as text, for sharing rules' conditions (`None`: no such field, or empty).
+    fn attribute(&self, field: &str) -> Option<String>;
     /// Applies field rules (hidden fields emptied, masked ones masked).
     fn redact(&mut self, scope: &Scope);
 }
@@ -46,13 +48,13 @@ pub type Place = (Option<Uuid>, Option<Uuid>);
 /// 403, so walking ids reveals nothing). Other actions then need their own scope to cover it.
 fn authorize<R: Record>(access: &Access, action: Action, record: &R) -> Result<()> {
     let (owner, department) = record.place();
-    let readable = access
-        .get(R::RESOURCE, Action::Read)
-        .is_some_and(|s| s.covers(owner, department));
+    let covers =
+        |s: &Scope| s.covers_record(record.id(), owner, department, |f| record.attribute(f));
+    let readable = access.get(R::RESOURCE, Action::Read).is_some_and(covers);
     if !readable {
         return Err(ApiError::not_found(R::NOT_FOUND).into());
     }
-    if action != Action::Read && !access.scope(R::RESOURCE, action)?.covers(owner, department) {
+    if action != Action::Read && !covers(access.scope(R::RESOURCE, action)?) {
         return Err(ApiError::new(
             Code::PermissionDenied,
             format!("you may not {action} this {}", R::KIND),
@@ -128,6 +130,14 @@ impl Record for Account {
     fn place(&self) -> Place {
         (Some(self.owner_id), self.department_id)
     }
+    fn attribute(&self, field: &str) -> Option<String> {
+        match field {
+            "industry" => self.industry.clone(),
+            "lifecycle_status" => Some(self.lifecycle_status.as_str().to_string()),
+            "grade" => self.grade.map(|g| g.as_str().to_string()),
+            _ => None,
+        }
+    }
     fn redact(&mut self, scope: &Scope) {
         Account::redact(self, scope)
     }
@@ -146,6 +156,14 @@ impl Record for Account {
 impl Record for Contact {
     fn place(&self) -> Place {
         (Some(self.owner_id), self.department_id)
+    }
+    fn attribute(&self, field: &str) -> Option<String> {
+        match field {
+            "title" => self.title.clone(),
+            "lifecycle_status" => Some(self.lifecycle_status.as_str().to_string()),
+            "grade" => self.grade.map(|g| g.as_str().to_string()),
+            _ => None,
+        }
     }
     fn redact(&mut self, scope: &Scope) {
         Contact::redact(self, scope)
@@ -436,14 +454,19 @@ impl Customers {
         access: &Access,
         account_id: Uuid,
     ) -> Result<()> {
-        let visible =
-            store::lock_live_account(tx, account_id)
-                .await?
-                .is_some_and(|(owner, department)| {
-                    access
-                        .get(Resource::Account, Action::Read)
-                        .is_some_and(|s| s.covers(Some(owner), department))
-                });
+        let facts = store::lock_live_account(tx, account_id).await?;
+        let visible = facts.is_some_and(|(owner, department, industry, status, grade)| {
+            access
+                .get(Resource::Account, Action::Read)
+                .is_some_and(|s| {
+                    s.covers_record(account_id, Some(owner), department, |f| match f {
+                        "industry" => industry.clone(),
+                        "lifecycle_status" => Some(status.clone()),
+                        "grade" => grade.clone(),
+                        _ => None,
+                    })
+                })
+        });
         if !visible {
             return Err(ApiError::invalid(vec![crm_errors::FieldViolation::new(
                 "account_id",

@@ -19,10 +19,12 @@ const CONTACT_COLUMNS: &str = "id, account_id, first_name, last_name, email, pho
 pub const ACCOUNT_TABLE: Table = Table {
     name_column: "name",
     search: &["name", "email", "phone"],
+    condition_columns: &["industry", "lifecycle_status", "grade"],
 };
 pub const CONTACT_TABLE: Table = Table {
     name_column: "first_name",
     search: &["first_name", "last_name", "email", "phone"],
+    condition_columns: &["title", "lifecycle_status", "grade"],
 };
 
 #[derive(sqlx::FromRow)]
@@ -210,14 +212,15 @@ pub async fn live_contacts_of(conn: &mut PgConnection, account: Uuid) -> Result<
     .await?)
 }
 
-/// Locks the account (so it cannot be deleted concurrently) and returns its owner and
-/// department, if it is live.
-pub async fn lock_live_account(
-    conn: &mut PgConnection,
-    id: Uuid,
-) -> Result<Option<(Uuid, Option<Uuid>)>> {
+/// What an account's visibility depends on: owner, department and the fields sharing rules
+/// may test (industry, lifecycle status, grade).
+pub type AccountFacts = (Uuid, Option<Uuid>, Option<String>, String, Option<String>);
+
+/// Locks the account (so it cannot be deleted concurrently) and returns its [`AccountFacts`],
+/// if it is live.
+pub async fn lock_live_account(conn: &mut PgConnection, id: Uuid) -> Result<Option<AccountFacts>> {
     Ok(sqlx::query_as(
-        "SELECT owner_id, department_id FROM accounts
+        "SELECT owner_id, department_id, industry, lifecycle_status, grade FROM accounts
           WHERE id = $1 AND deleted_at IS NULL FOR SHARE",
     )
     .bind(id)
@@ -329,7 +332,9 @@ fn select(
     let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
         "SELECT {what} FROM {table} WHERE deleted_at IS NULL"
     ));
-    scope.push_predicate(&mut b);
+    scope.push_predicate(&mut b, |field| {
+        t.condition_columns.iter().copied().find(|c| *c == field)
+    });
     q.push_filters(&mut b, t);
     b
 }

@@ -86,6 +86,7 @@ use crm_proto::permission::api_client_service_server::ApiClientServiceServer;
 use crm_proto::permission::audit_service_server::AuditServiceServer;
 use crm_proto::permission::auth_service_server::AuthServiceServer;
 use crm_proto::permission::org_service_server::OrgServiceServer;
+use crm_proto::permission::sharing_service_server::SharingServiceServer;
 use crm_proto::permission::user_service_server::UserServiceServer;
 use secrecy::ExposeSecret;
 
@@ -243,6 +244,9 @@ impl Application {
             clients::ApiClients::new(users.clone()),
         )))
         .add_service(OrgServiceServer::new(authz::grpc::OrgApi::new(org.clone())))
+        .add_service(SharingServiceServer::new(authz::sharing::SharingApi::new(
+            org.clone(),
+        )))
         .add_service(AccessServiceServer::new(authz::grpc::AccessApi::new(
             access,
         )))

@@ -83,6 +83,25 @@ pub struct DepartmentEdge {
     pub parent_id: Option<Uuid>,
 }
 
+/// One record shared with the user, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct ShareRow {
+    pub record_id: Uuid,
+    /// `read` or `edit`.
+    pub edit: bool,
+}
+
+/// A sharing rule that reaches the user (by a department they belong to, or a role they hold),
+/// its source expanded: the departments whose records it shares, or a condition.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SharingRuleRow {
+    pub edit: bool,
+    #[serde(default)]
+    pub departments: Vec<Uuid>,
+    pub field: Option<String>,
+    pub equals: Option<String>,
+}
+
 /// A user and their manager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct ReportEdge {
@@ -115,13 +134,21 @@ pub struct Snapshot {
     pub departments: Vec<DepartmentEdge>,
     /// At least every user below the user in the manager tree.
     pub reports: Vec<ReportEdge>,
+    /// Records of the resource shared with the user.
+    pub shares: Vec<ShareRow>,
+    /// Sharing rules for the resource that reach the user.
+    pub sharing_rules: Vec<SharingRuleRow>,
 }
 
 /// The record a decision is about: its owner and its department, either possibly absent.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordRef {
     pub owner_id: Option<Uuid>,
     pub department_id: Option<Uuid>,
+    /// For per-record shares.
+    pub id: Option<Uuid>,
+    /// Field values, for sharing rules' conditions.
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// A set of records as a predicate:
@@ -131,11 +158,19 @@ pub struct Scope {
     pub all: bool,
     pub owner_ids: BTreeSet<Uuid>,
     pub department_ids: BTreeSet<Uuid>,
+    /// Shared one by one.
+    pub record_ids: BTreeSet<Uuid>,
+    /// `(field, equals)` of sharing rules.
+    pub conditions: BTreeSet<(String, String)>,
 }
 
 impl Scope {
     pub fn is_empty(&self) -> bool {
-        !self.all && self.owner_ids.is_empty() && self.department_ids.is_empty()
+        !self.all
+            && self.owner_ids.is_empty()
+            && self.department_ids.is_empty()
+            && self.record_ids.is_empty()
+            && self.conditions.is_empty()
     }
 
     pub fn covers(&self, record: &RecordRef) -> bool {
@@ -146,12 +181,19 @@ impl Scope {
             || record
                 .department_id
                 .is_some_and(|department| self.department_ids.contains(&department))
+            || record.id.is_some_and(|id| self.record_ids.contains(&id))
+            || self
+                .conditions
+                .iter()
+                .any(|(field, equals)| record.attributes.get(field) == Some(equals))
     }
 
     fn unite(&mut self, other: Scope) {
         self.all |= other.all;
         self.owner_ids.extend(other.owner_ids);
         self.department_ids.extend(other.department_ids);
+        self.record_ids.extend(other.record_ids);
+        self.conditions.extend(other.conditions);
     }
 
     /// With `all`, the lists say nothing more: emptied, so the wire shape is canonical.
@@ -159,6 +201,8 @@ impl Scope {
         if self.all {
             self.owner_ids.clear();
             self.department_ids.clear();
+            self.record_ids.clear();
+            self.conditions.clear();
         }
         self
     }
@@ -293,6 +337,10 @@ pub fn explain(
             covers_record,
         });
     }
+    // Sharing widens the records of an action a grant gives; it never gives one.
+    if !paths.is_empty() {
+        scope.unite(s.shared(action));
+    }
     let active = s.state == UserState::Active;
     let reason = match s.state {
         UserState::Unknown => Reason::UnknownUser,
@@ -396,6 +444,29 @@ impl Snapshot {
         paths
     }
 
+    /// What sharing adds for `action`: READ and EXPORT reach what is shared with read or edit
+    /// access, UPDATE what is shared with edit access, other actions nothing.
+    fn shared(&self, action: Action) -> Scope {
+        let reaches = |edit: bool| match action {
+            Action::Read | Action::Export => true,
+            Action::Update => edit,
+            _ => false,
+        };
+        let mut scope = Scope::default();
+        for share in self.shares.iter().filter(|s| reaches(s.edit)) {
+            scope.record_ids.insert(share.record_id);
+        }
+        for rule in self.sharing_rules.iter().filter(|r| reaches(r.edit)) {
+            scope
+                .department_ids
+                .extend(rule.departments.iter().copied());
+            if let (Some(field), Some(equals)) = (&rule.field, &rule.equals) {
+                scope.conditions.insert((field.clone(), equals.clone()));
+            }
+        }
+        scope
+    }
+
     /// The records one scope covers for this user.
     fn records_of(&self, scope: DataScope) -> Scope {
         let me = BTreeSet::from([self.user_id]);
@@ -415,12 +486,12 @@ impl Snapshot {
             DataScope::Department => Scope {
                 owner_ids: me,
                 department_ids: self.department_ids.iter().copied().collect(),
-                all: false,
+                ..Scope::default()
             },
             DataScope::DepartmentAndChildren => Scope {
                 owner_ids: me,
                 department_ids: self.department_subtrees(),
-                all: false,
+                ..Scope::default()
             },
             DataScope::All => Scope {
                 all: true,
@@ -737,6 +808,8 @@ mod tests {
                 primary_department_id: departments.first().copied(),
                 departments: self.departments.clone(),
                 reports: self.reports.clone(),
+                shares: Vec::new(),
+                sharing_rules: Vec::new(),
             }
         }
     }
@@ -749,6 +822,7 @@ mod tests {
         RecordRef {
             owner_id: Some(owner),
             department_id: Some(department),
+            ..RecordRef::default()
         }
     }
 
@@ -876,6 +950,71 @@ mod tests {
     }
 
     /// The matrix: who may read which lead. Rows computed by hand from the drawing above.
+    #[test]
+    fn sharing_widens_the_records_of_granted_actions_only() {
+        let o = org();
+        let mut rep1 = o.snapshot(o.rep1, &[o.rep], &[o.east]);
+        let shared = Uuid::from_u128(0x5a);
+        rep1.shares = vec![ShareRow {
+            record_id: shared,
+            edit: false,
+        }];
+        rep1.sharing_rules = vec![SharingRuleRow {
+            edit: true,
+            departments: vec![o.north],
+            field: None,
+            equals: None,
+        }];
+        let their_lead = RecordRef {
+            id: Some(shared),
+            ..record(o.intern, o.service)
+        };
+        let north_lead = record(o.intern, o.north);
+        assert!(
+            check(&rep1, Lead, Read, Some(&their_lead)).allowed,
+            "shared for reading"
+        );
+        assert!(
+            check(&rep1, Lead, Read, Some(&north_lead)).allowed,
+            "a department rule (edit reaches reading too)"
+        );
+        assert!(
+            !check(&rep1, Lead, Update, Some(&north_lead)).allowed,
+            "reps have no update grant on leads: an edit rule gives none"
+        );
+        assert!(
+            !check(&rep1, Lead, Delete, Some(&north_lead)).allowed,
+            "no delete grant"
+        );
+        let compiled = compile(&rep1, Lead, Read);
+        assert!(compiled.scope.record_ids.contains(&shared));
+        assert!(compiled.scope.department_ids.contains(&o.north));
+
+        // Without any grant for the action, sharing gives nothing.
+        let mut intern = o.snapshot(o.intern, &[], &[o.east]);
+        intern.shares = rep1.shares.clone();
+        intern.sharing_rules = rep1.sharing_rules.clone();
+        assert_eq!(
+            check(&intern, Lead, Read, Some(&their_lead)).reason,
+            Reason::NoGrant
+        );
+        assert!(compile(&intern, Lead, Read).scope.is_empty());
+
+        // A condition matches by attribute.
+        let mut by_grade = o.snapshot(o.rep1, &[o.rep], &[o.east]);
+        by_grade.sharing_rules = vec![SharingRuleRow {
+            edit: false,
+            departments: vec![],
+            field: Some("grade".into()),
+            equals: Some("A".into()),
+        }];
+        let mut graded = record(o.intern, o.service);
+        graded.attributes.insert("grade".into(), "A".into());
+        assert!(check(&by_grade, Lead, Read, Some(&graded)).allowed);
+        graded.attributes.insert("grade".into(), "B".into());
+        assert!(!check(&by_grade, Lead, Read, Some(&graded)).allowed);
+    }
+
     #[test]
     fn lead_read_matrix() {
         let o = org();

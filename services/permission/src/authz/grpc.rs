@@ -122,7 +122,7 @@ impl Violations {
 
     /// UNSPECIFIED and unknown numbers are violations (the value returned then is a placeholder
     /// that `into_result` never lets through).
-    fn resource(&mut self, field: &str, raw: i32) -> Resource {
+    pub(super) fn resource(&mut self, field: &str, raw: i32) -> Resource {
         let parsed = match pb::Resource::try_from(raw) {
             Ok(pb::Resource::Account) => Some(Resource::Account),
             Ok(pb::Resource::Contact) => Some(Resource::Contact),
@@ -215,7 +215,7 @@ impl Violations {
         }
     }
 
-    fn id(&mut self, field: &str, raw: &str) -> Uuid {
+    pub(super) fn id(&mut self, field: &str, raw: &str) -> Uuid {
         self.uuid(field, raw).unwrap_or_default()
     }
 
@@ -236,6 +236,8 @@ impl Violations {
         record.map(|r| RecordRef {
             owner_id: self.optional_uuid("record.owner_id", &r.owner_id),
             department_id: self.optional_uuid("record.department_id", &r.department_id),
+            id: self.optional_uuid("record.record_id", &r.record_id),
+            attributes: r.attributes.into_iter().collect(),
         })
     }
 }
@@ -342,6 +344,13 @@ impl From<CompiledScope> for pb::CompiledScope {
             all: c.scope.all,
             owner_ids: ids(c.scope.owner_ids),
             department_ids: ids(c.scope.department_ids),
+            record_ids: ids(c.scope.record_ids),
+            conditions: c
+                .scope
+                .conditions
+                .into_iter()
+                .map(|(field, equals)| pb::RecordCondition { field, equals })
+                .collect(),
             fields: c
                 .fields
                 .into_iter()

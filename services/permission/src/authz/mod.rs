@@ -70,4 +70,5 @@ pub mod grpc;
 pub mod model;
 pub mod seed;
 pub mod service;
+pub mod sharing;
 pub mod store;

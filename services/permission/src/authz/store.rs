@@ -9,7 +9,8 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::decision::{
-    DepartmentEdge, FieldRuleRow, GrantRow, ReportEdge, RoleNode, Snapshot, UserState,
+    DepartmentEdge, FieldRuleRow, GrantRow, ReportEdge, RoleNode, ShareRow, SharingRuleRow,
+    Snapshot, UserState,
 };
 use super::model::{
     Action, DataScope, Department, FieldRule, Grant, MaskKind, Memberships, Resource, Role,
@@ -652,6 +653,8 @@ struct SnapshotRow {
     roles: Json<Vec<RoleNode>>,
     grants: Json<Vec<GrantRow>>,
     field_rules: Json<Vec<FieldRuleRow>>,
+    shares: Json<Vec<ShareRow>>,
+    sharing_rules: Json<Vec<SharingRuleRow>>,
 }
 
 /// Everything a decision about `user_id` and `resource` needs, in ONE statement: one snapshot,
@@ -689,6 +692,20 @@ pub async fn load_snapshot(
               WHERE r.id IN (SELECT role_id FROM assigned)
              UNION
              SELECT r.id, r.name, r.parent_role_id FROM roles r JOIN lineage l ON r.id = l.parent_id
+         ),
+         -- The user's departments and every one above them: a rule for a department reaches
+         -- the members of the departments below it too.
+         above (id, parent_id) AS (
+             SELECT d.id, d.parent_id FROM departments d
+              WHERE d.id IN (SELECT department_id FROM memberships)
+             UNION
+             SELECT d.id, d.parent_id FROM departments d JOIN above a ON d.id = a.parent_id
+         ),
+         rules AS (
+             SELECT * FROM sharing_rules r
+              WHERE r.resource = $2
+                AND (r.grantee_department_id IN (SELECT id FROM above)
+                     OR r.grantee_role_id IN (SELECT id FROM lineage))
          )
          SELECT
              (SELECT version FROM permission_version) AS permission_version,
@@ -713,7 +730,22 @@ pub async fn load_snapshot(
                          'role_id', f.role_id, 'resource', f.resource, 'field', f.field,
                          'visibility', f.visibility, 'mask', f.mask)), '[]')
                 FROM role_field_rules f
-               WHERE f.role_id IN (SELECT id FROM lineage) AND f.resource = $2) AS field_rules",
+               WHERE f.role_id IN (SELECT id FROM lineage) AND f.resource = $2) AS field_rules,
+             (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                         'record_id', sh.record_id, 'edit', sh.access = 'edit')), '[]')
+                FROM record_shares sh
+               WHERE sh.user_id = $1 AND sh.resource = $2) AS shares,
+             (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                         'edit', r.access = 'edit', 'field', r.condition_field,
+                         'equals', r.condition_equals,
+                         'departments', (
+                             WITH RECURSIVE below (id) AS (
+                                 SELECT r.source_department_id WHERE r.source_department_id IS NOT NULL
+                                 UNION
+                                 SELECT d.id FROM departments d JOIN below b ON d.parent_id = b.id
+                             )
+                             SELECT coalesce(jsonb_agg(id), '[]') FROM below))), '[]')
+                FROM rules r) AS sharing_rules",
     )
     .bind(user_id)
     .bind(resource.as_str())
@@ -739,5 +771,7 @@ pub async fn load_snapshot(
         primary_department_id: row.primary_department_id,
         departments: row.departments.0,
         reports: row.reports.0,
+        shares: row.shares.0,
+        sharing_rules: row.sharing_rules.0,
     })
 }

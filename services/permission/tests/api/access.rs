@@ -353,6 +353,7 @@ async fn explain_names_roles_grants_and_reasons() {
                 record: record.map(|(owner, department)| pb::RecordRef {
                     owner_id: owner.id.clone(),
                     department_id: department.id.clone(),
+                    ..Default::default()
                 }),
             };
             async move { access.explain(request).await.unwrap().into_inner() }
@@ -502,6 +503,7 @@ async fn unknown_users_are_denied_and_bad_questions_are_invalid() {
             record: Some(pb::RecordRef {
                 owner_id: "x".into(),
                 department_id: "y".into(),
+                ..Default::default()
             }),
         })
         .await

@@ -459,6 +459,7 @@ impl TestApp {
                 record: record.map(|(owner, department)| pb::RecordRef {
                     owner_id: owner.id.clone(),
                     department_id: department.id.clone(),
+                    ..Default::default()
                 }),
             })
             .await
