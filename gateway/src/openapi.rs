@@ -22,7 +22,7 @@ use crate::routes::audit::{AuditEntry, AuditList};
 use crate::routes::auth::{
     ClientCredentialsForm, ClientTokenResponse, LoginBody, RefreshBody, TokenResponse,
 };
-use crate::routes::{accounts, audit, auth, contacts};
+use crate::routes::{accounts, admin, audit, auth, contacts};
 
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 pub const DOCS_PATH: &str = "/api/v1/docs";
@@ -47,17 +47,22 @@ pub const DOCS_PATH: &str = "/api/v1/docs";
         contacts::create, contacts::list, contacts::get, contacts::update, contacts::delete,
         contacts::export,
         audit::list,
+        admin::create_user, admin::get_user, admin::set_status, admin::list_roles,
+        admin::assign_role, admin::unassign_role, admin::share, admin::unshare,
         auth::login, auth::client_token, auth::oidc_start, auth::oidc_callback, auth::refresh, auth::logout, auth::jwks,
     ),
     components(schemas(
         Problem, ProblemField, Account, NewAccount, AccountPatch, AccountList, Contact, NewContact,
         ContactPatch, ContactList, ExportFormat, LifecycleStatus, Grade, SortField, SortOrder, LoginBody,
         RefreshBody, TokenResponse, ClientCredentialsForm, ClientTokenResponse, AuditEntry, AuditList,
+        admin::AdminUser, admin::NewAdminUser, admin::StatusBody, admin::AdminRole,
+        admin::AdminRoleList, admin::RoleBody, admin::UserRoles, admin::ShareBody,
     )),
     modifiers(&Conventions),
     tags(
         (name = "accounts", description = "Companies we sell to."),
         (name = "contacts", description = "People, usually working at an account."),
+        (name = "admin", description = "Administering the organisation: users, roles, shares."),
         (name = "audit", description = "Who did what, when and from where."),
         (name = "auth", description = "Signing in and out, and the keys that verify access tokens."),
     )
@@ -186,6 +191,7 @@ impl Modify for Conventions {
             let operations = [
                 ("get", &mut item.get),
                 ("post", &mut item.post),
+                ("put", &mut item.put),
                 ("patch", &mut item.patch),
                 ("delete", &mut item.delete),
             ];
@@ -209,6 +215,7 @@ impl Modify for Conventions {
                     statuses.push(403);
                     match method {
                         "post" => statuses.extend([409, 413, 415, 422]),
+                        "put" => statuses.extend([409, 413, 415]),
                         "patch" => statuses.extend([409, 412, 413, 415, 428]),
                         "delete" => statuses.extend([409, 412]),
                         _ => {}
@@ -267,7 +274,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(operations, 20);
+        assert_eq!(operations, 28);
         assert!(paths["/api/v1/accounts"]["get"]["responses"]["403"].is_object());
         let login = &paths["/api/v1/auth/login"]["post"]["responses"];
         assert!(login["429"].is_object() && login["401"].is_object());

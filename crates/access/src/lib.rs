@@ -77,6 +77,7 @@ wire_enum! {
         Contract = "contract",
         Ticket = "ticket",
         Audit = "audit",
+        Organisation = "organisation",
     }
 }
 
@@ -622,7 +623,7 @@ mod tests {
                 .code,
             Code::PermissionDenied
         );
-        assert_eq!(Access::system(id(2)).scopes.len(), 7 * 7);
+        assert_eq!(Access::system(id(2)).scopes.len(), 8 * 7);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The `/api/v1` routes and the response helpers they share.
 
 pub mod accounts;
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod contacts;
@@ -10,7 +11,7 @@ use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use crm_access::{Access, Action, Resource};
 use crm_errors::FieldViolation;
 use serde::Serialize;
@@ -94,6 +95,38 @@ pub fn api_router(state: AppState) -> Router<AppState> {
         .route(
             "/api/v1/audit",
             get(audit::list).route_layer(permit(R::Audit, A::Read, &[])),
+        )
+        .route(
+            "/api/v1/admin/users",
+            post(admin::create_user).route_layer(permit(R::Organisation, A::Create, &[])),
+        )
+        .route(
+            "/api/v1/admin/users/{id}",
+            get(admin::get_user).route_layer(permit(R::Organisation, A::Read, &[])),
+        )
+        .route(
+            "/api/v1/admin/users/{id}/status",
+            put(admin::set_status).route_layer(permit(R::Organisation, A::Update, &[])),
+        )
+        .route(
+            "/api/v1/admin/users/{id}/roles",
+            post(admin::assign_role).route_layer(permit(R::Organisation, A::Update, &[])),
+        )
+        .route(
+            "/api/v1/admin/users/{id}/roles/{role_id}",
+            delete(admin::unassign_role).route_layer(permit(R::Organisation, A::Update, &[])),
+        )
+        .route(
+            "/api/v1/admin/roles",
+            get(admin::list_roles).route_layer(permit(R::Organisation, A::Read, &[])),
+        )
+        .route(
+            "/api/v1/admin/shares",
+            post(admin::share).route_layer(permit(R::Organisation, A::Update, &[])),
+        )
+        .route(
+            "/api/v1/admin/shares/{resource}/{record_id}/{user_id}",
+            delete(admin::unshare).route_layer(permit(R::Organisation, A::Update, &[])),
         )
         // Sign-in: no bearer token, no Idempotency-Key (see `auth`).
         .route("/api/v1/auth/login", post(auth::login))

@@ -3,6 +3,7 @@
 //! concern.
 
 mod accounts;
+mod admin;
 mod api_clients;
 mod audit;
 mod auth;

@@ -26,6 +26,8 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/accounts", &["get", "post"][..]),
         ("/api/v1/accounts/export", &["get"][..]),
         ("/api/v1/audit", &["get"][..]),
+        ("/api/v1/admin/users", &["post"][..]),
+        ("/api/v1/admin/users/{id}/status", &["put"][..]),
         ("/api/v1/contacts/export", &["get"][..]),
         ("/api/v1/accounts/{id}", &["get", "patch", "delete"][..]),
         ("/api/v1/contacts", &["get", "post"][..]),
@@ -61,7 +63,7 @@ async fn the_openapi_document_lists_every_route() {
     }
     assert_eq!(
         paths.len(),
-        14,
+        22,
         "undocumented or unexpected paths: {:?}",
         paths.keys()
     );

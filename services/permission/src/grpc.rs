@@ -208,9 +208,13 @@ impl UserApi {
 #[tonic::async_trait]
 impl pb::user_service_server::UserService for UserApi {
     async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> GrpcResult<pb::User> {
-        let r = request.into_inner();
-        let new = NewUser::parse(&r.username, &r.display_name, &r.email, &r.password)?;
-        Ok(Response::new(self.users.create_user(new).await?.into()))
+        let metadata = request.metadata().clone();
+        crate::actor::scoped(&metadata, crm_access::Action::Create, async move {
+            let r = request.into_inner();
+            let new = NewUser::parse(&r.username, &r.display_name, &r.email, &r.password)?;
+            Ok(Response::new(self.users.create_user(new).await?.into()))
+        })
+        .await
     }
 
     async fn get_user(&self, request: Request<pb::GetUserRequest>) -> GrpcResult<pb::User> {
@@ -222,15 +226,19 @@ impl pb::user_service_server::UserService for UserApi {
         &self,
         request: Request<pb::SetUserStatusRequest>,
     ) -> GrpcResult<pb::User> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let id = v.uuid("id", &r.id).unwrap_or_default();
-        let status = v.status("status", r.status);
-        let expected = v.version("expected_version", r.expected_version);
-        v.into_result()?;
-        Ok(Response::new(
-            self.users.set_status(id, status, expected).await?.into(),
-        ))
+        let metadata = request.metadata().clone();
+        crate::actor::scoped(&metadata, crm_access::Action::Update, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let id = v.uuid("id", &r.id).unwrap_or_default();
+            let status = v.status("status", r.status);
+            let expected = v.version("expected_version", r.expected_version);
+            v.into_result()?;
+            Ok(Response::new(
+                self.users.set_status(id, status, expected).await?.into(),
+            ))
+        })
+        .await
     }
 
     async fn set_password(

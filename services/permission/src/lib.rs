@@ -58,6 +58,7 @@
 //! Nothing secret is logged: passwords, tokens and keys are `SecretString`s or never leave
 //! their functions, and settings' `Debug` redacts them.
 
+pub mod actor;
 pub mod audit;
 pub mod authz;
 pub mod clients;

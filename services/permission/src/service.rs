@@ -88,6 +88,8 @@ pub(crate) async fn enqueue(
     subject: String,
     data: serde_json::Value,
 ) -> Result<()> {
+    let mut data = data;
+    crate::actor::stamp(&mut data);
     outbox
         .enqueue(
             tx,

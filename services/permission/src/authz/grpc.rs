@@ -37,6 +37,7 @@ impl From<Resource> for pb::Resource {
             Resource::Contract => pb::Resource::Contract,
             Resource::Ticket => pb::Resource::Ticket,
             Resource::Audit => pb::Resource::Audit,
+            Resource::Organisation => pb::Resource::Organisation,
         }
     }
 }
@@ -131,6 +132,7 @@ impl Violations {
             Ok(pb::Resource::Contract) => Some(Resource::Contract),
             Ok(pb::Resource::Ticket) => Some(Resource::Ticket),
             Ok(pb::Resource::Audit) => Some(Resource::Audit),
+            Ok(pb::Resource::Organisation) => Some(Resource::Organisation),
             Ok(pb::Resource::Unspecified) | Err(_) => None,
         };
         self.one_of(
@@ -513,13 +515,17 @@ impl pb::org_service_server::OrgService for OrgApi {
 
     async fn list_roles(
         &self,
-        _: Request<pb::ListRolesRequest>,
+        request: Request<pb::ListRolesRequest>,
     ) -> GrpcResult<pb::ListRolesResponse> {
-        let (roles, permission_version) = self.org.list_roles().await?;
-        Ok(Response::new(pb::ListRolesResponse {
-            roles: roles.into_iter().map(Into::into).collect(),
-            permission_version,
-        }))
+        let metadata = request.metadata().clone();
+        crate::actor::scoped(&metadata, crm_access::Action::Read, async move {
+            let (roles, permission_version) = self.org.list_roles().await?;
+            Ok(Response::new(pb::ListRolesResponse {
+                roles: roles.into_iter().map(Into::into).collect(),
+                permission_version,
+            }))
+        })
+        .await
     }
 
     async fn update_role(
@@ -708,36 +714,44 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::AssignRoleRequest>,
     ) -> GrpcResult<pb::UserOrgResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let user_id = v.id("user_id", &r.user_id);
-        let expected = v.version("expected_version", r.expected_version);
-        let role_id = v.id("role_id", &r.role_id);
-        v.into_result()?;
-        Ok(Response::new(
-            self.org
-                .assign_role(user_id, expected, role_id)
-                .await?
-                .into(),
-        ))
+        let metadata = request.metadata().clone();
+        crate::actor::scoped(&metadata, crm_access::Action::Update, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let user_id = v.id("user_id", &r.user_id);
+            let expected = v.version("expected_version", r.expected_version);
+            let role_id = v.id("role_id", &r.role_id);
+            v.into_result()?;
+            Ok(Response::new(
+                self.org
+                    .assign_role(user_id, expected, role_id)
+                    .await?
+                    .into(),
+            ))
+        })
+        .await
     }
 
     async fn unassign_role(
         &self,
         request: Request<pb::UnassignRoleRequest>,
     ) -> GrpcResult<pb::UserOrgResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let user_id = v.id("user_id", &r.user_id);
-        let expected = v.version("expected_version", r.expected_version);
-        let role_id = v.id("role_id", &r.role_id);
-        v.into_result()?;
-        Ok(Response::new(
-            self.org
-                .unassign_role(user_id, expected, role_id)
-                .await?
-                .into(),
-        ))
+        let metadata = request.metadata().clone();
+        crate::actor::scoped(&metadata, crm_access::Action::Update, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let user_id = v.id("user_id", &r.user_id);
+            let expected = v.version("expected_version", r.expected_version);
+            let role_id = v.id("role_id", &r.role_id);
+            v.into_result()?;
+            Ok(Response::new(
+                self.org
+                    .unassign_role(user_id, expected, role_id)
+                    .await?
+                    .into(),
+            ))
+        })
+        .await
     }
 }
 

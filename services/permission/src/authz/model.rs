@@ -53,6 +53,7 @@ named_enum! {
         Contract = "contract",
         Ticket = "ticket",
         Audit = "audit",
+        Organisation = "organisation",
     }
 }
 

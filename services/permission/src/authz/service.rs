@@ -76,6 +76,7 @@ impl<'o> OrgTx<'o> {
         mut data: serde_json::Value,
     ) -> Result<()> {
         data["permission_version"] = self.next_version().into();
+        crate::actor::stamp(&mut data);
         self.outbox
             .enqueue(
                 &mut self.tx,

@@ -85,8 +85,8 @@ fn access_pb(edit: bool) -> i32 {
 /// Sharing records of the audit trail means nothing: refused.
 fn shareable(v: &mut Violations, field: &str, raw: i32) -> Resource {
     let resource = v.resource(field, raw);
-    if resource == Resource::Audit {
-        v.add(field, "audit entries cannot be shared");
+    if matches!(resource, Resource::Audit | Resource::Organisation) {
+        v.add(field, "only records of the services can be shared");
     }
     resource
 }
@@ -435,40 +435,48 @@ impl pb::sharing_service_server::SharingService for SharingApi {
         &self,
         request: Request<pb::ShareRecordRequest>,
     ) -> GrpcResult<pb::RecordShareResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let resource = shareable(&mut v, "resource", r.resource);
-        let record_id = v.id("record_id", &r.record_id);
-        let user_id = v.id("user_id", &r.user_id);
-        let edit = access(&mut v, "access", r.access);
-        v.into_result()?;
-        let (share, permission_version) = self
-            .org
-            .share_record(resource, record_id, user_id, edit)
-            .await?;
-        Ok(Response::new(pb::RecordShareResponse {
-            share: Some(share_pb(share)),
-            permission_version,
-        }))
+        let metadata = request.metadata().clone();
+        crate::actor::scoped(&metadata, crm_access::Action::Update, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let resource = shareable(&mut v, "resource", r.resource);
+            let record_id = v.id("record_id", &r.record_id);
+            let user_id = v.id("user_id", &r.user_id);
+            let edit = access(&mut v, "access", r.access);
+            v.into_result()?;
+            let (share, permission_version) = self
+                .org
+                .share_record(resource, record_id, user_id, edit)
+                .await?;
+            Ok(Response::new(pb::RecordShareResponse {
+                share: Some(share_pb(share)),
+                permission_version,
+            }))
+        })
+        .await
     }
 
     async fn unshare_record(
         &self,
         request: Request<pb::UnshareRecordRequest>,
     ) -> GrpcResult<pb::UnshareRecordResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let resource = shareable(&mut v, "resource", r.resource);
-        let record_id = v.id("record_id", &r.record_id);
-        let user_id = v.id("user_id", &r.user_id);
-        v.into_result()?;
-        let permission_version = self
-            .org
-            .unshare_record(resource, record_id, user_id)
-            .await?;
-        Ok(Response::new(pb::UnshareRecordResponse {
-            permission_version,
-        }))
+        let metadata = request.metadata().clone();
+        crate::actor::scoped(&metadata, crm_access::Action::Update, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let resource = shareable(&mut v, "resource", r.resource);
+            let record_id = v.id("record_id", &r.record_id);
+            let user_id = v.id("user_id", &r.user_id);
+            v.into_result()?;
+            let permission_version = self
+                .org
+                .unshare_record(resource, record_id, user_id)
+                .await?;
+            Ok(Response::new(pb::UnshareRecordResponse {
+                permission_version,
+            }))
+        })
+        .await
     }
 
     async fn list_record_shares(

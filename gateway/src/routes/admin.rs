@@ -1,0 +1,379 @@
+//! `/api/v1/admin`: administering the organisation through the gateway — users, their status and
+//! roles, and record shares. Routes declare the `organisation` resource like every other route;
+//! the permission service checks the caller's context again and writes who acted into the
+//! events, so the audit trail names the administrator.
+
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use crm_access::Access;
+use crm_proto::permission as pb;
+use crm_proto::permission::org_service_client::OrgServiceClient;
+use crm_proto::permission::sharing_service_client::SharingServiceClient;
+use crm_proto::permission::user_service_client::UserServiceClient;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::extract::ApiJson;
+use crate::startup::AppState;
+
+/// A gRPC request to the permission service on behalf of the caller holding `access`.
+fn call<T>(message: T, access: &Access) -> tonic::Request<T> {
+    let mut request = crate::permission::request(message);
+    access.to_metadata(request.metadata_mut());
+    request
+}
+
+fn status_name(raw: i32) -> &'static str {
+    match pb::UserStatus::try_from(raw) {
+        Ok(pb::UserStatus::Active) => "active",
+        Ok(pb::UserStatus::Disabled) => "disabled",
+        _ => "unknown",
+    }
+}
+
+/// A user account.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AdminUser {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    /// `active` or `disabled`.
+    pub status: String,
+    pub version: i64,
+}
+
+impl From<pb::User> for AdminUser {
+    fn from(u: pb::User) -> Self {
+        AdminUser {
+            status: status_name(u.status).into(),
+            email: (!u.email.is_empty()).then_some(u.email),
+            id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            version: u.version,
+        }
+    }
+}
+
+/// The body of `POST /api/v1/admin/users`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAdminUser {
+    pub username: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Absent: the user can only sign in through single sign-on.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// Create a user.
+#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", operation_id = "admin_create_user",
+    request_body(content = NewAdminUser, content_type = "application/json"),
+    responses((status = 201, description = "The user.", body = AdminUser)),
+    security(("bearer" = [])))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    ApiJson(body): ApiJson<NewAdminUser>,
+) -> Result<Response> {
+    let user = UserServiceClient::new(state.permission.channel())
+        .create_user(call(
+            pb::CreateUserRequest {
+                username: body.username,
+                display_name: body.display_name,
+                email: body.email.unwrap_or_default(),
+                password: body.password.unwrap_or_default(),
+            },
+            &access,
+        ))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner();
+    Ok((StatusCode::CREATED, axum::Json(AdminUser::from(user))).into_response())
+}
+
+async fn get(state: &AppState, access: &Access, id: Uuid) -> Result<pb::User> {
+    Ok(UserServiceClient::new(state.permission.channel())
+        .get_user(call(pb::GetUserRequest { id: id.to_string() }, access))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner())
+}
+
+/// Read a user.
+#[utoipa::path(get, path = "/api/v1/admin/users/{id}", tag = "admin", operation_id = "admin_get_user",
+    params(("id" = Uuid, Path, description = "The user id")),
+    responses((status = 200, description = "The user.", body = AdminUser)),
+    security(("bearer" = [])))]
+pub async fn get_user(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    crate::extract::IdPath(id): crate::extract::IdPath,
+) -> Result<Response> {
+    Ok(axum::Json(AdminUser::from(get(&state, &access, id).await?)).into_response())
+}
+
+/// The body of `PUT /api/v1/admin/users/{id}/status`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusBody {
+    /// `active` or `disabled`. Disabling signs the user out everywhere at once.
+    pub status: String,
+}
+
+/// Enable or disable a user.
+#[utoipa::path(put, path = "/api/v1/admin/users/{id}/status", tag = "admin", operation_id = "admin_set_user_status",
+    params(("id" = Uuid, Path, description = "The user id")),
+    request_body(content = StatusBody, content_type = "application/json"),
+    responses((status = 200, description = "The user.", body = AdminUser)),
+    security(("bearer" = [])))]
+pub async fn set_status(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<StatusBody>,
+) -> Result<Response> {
+    let status = match body.status.as_str() {
+        "active" => pb::UserStatus::Active,
+        "disabled" => pb::UserStatus::Disabled,
+        _ => {
+            return Err(Error::Api(crm_errors::ApiError::invalid(vec![
+                crm_errors::FieldViolation::new("status", "must be active or disabled"),
+            ])));
+        }
+    };
+    let current = get(&state, &access, id).await?;
+    let user = UserServiceClient::new(state.permission.channel())
+        .set_user_status(call(
+            pb::SetUserStatusRequest {
+                id: id.to_string(),
+                status: status as i32,
+                expected_version: current.version,
+            },
+            &access,
+        ))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner();
+    Ok(axum::Json(AdminUser::from(user)).into_response())
+}
+
+/// A role.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AdminRole {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub parent_role_id: Option<String>,
+}
+
+/// Every role.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AdminRoleList {
+    pub items: Vec<AdminRole>,
+}
+
+/// List the roles.
+#[utoipa::path(get, path = "/api/v1/admin/roles", tag = "admin", operation_id = "admin_list_roles",
+    responses((status = 200, description = "Every role, by name.", body = AdminRoleList)),
+    security(("bearer" = [])))]
+pub async fn list_roles(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+) -> Result<Response> {
+    let roles = OrgServiceClient::new(state.permission.channel())
+        .list_roles(call(pb::ListRolesRequest {}, &access))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner()
+        .roles;
+    let items = roles
+        .into_iter()
+        .map(|r| AdminRole {
+            parent_role_id: (!r.parent_role_id.is_empty()).then_some(r.parent_role_id),
+            id: r.id,
+            name: r.name,
+            description: r.description,
+        })
+        .collect();
+    Ok(axum::Json(AdminRoleList { items }).into_response())
+}
+
+/// The body of `POST /api/v1/admin/users/{id}/roles`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBody {
+    pub role_id: Uuid,
+}
+
+/// The roles a user holds directly.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserRoles {
+    pub user_id: String,
+    pub role_ids: Vec<String>,
+}
+
+async fn user_org_version(state: &AppState, access: &Access, user: Uuid) -> Result<i64> {
+    Ok(OrgServiceClient::new(state.permission.channel())
+        .get_user_org(call(
+            pb::GetUserOrgRequest {
+                user_id: user.to_string(),
+            },
+            access,
+        ))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner()
+        .version)
+}
+
+/// Give a user a role (effective on every gateway within about a second).
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/roles", tag = "admin", operation_id = "admin_assign_role",
+    params(("id" = Uuid, Path, description = "The user id")),
+    request_body(content = RoleBody, content_type = "application/json"),
+    responses((status = 200, description = "The user's roles.", body = UserRoles)),
+    security(("bearer" = [])))]
+pub async fn assign_role(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<RoleBody>,
+) -> Result<Response> {
+    let version = user_org_version(&state, &access, id).await?;
+    let org = OrgServiceClient::new(state.permission.channel())
+        .assign_role(call(
+            pb::AssignRoleRequest {
+                user_id: id.to_string(),
+                expected_version: version,
+                role_id: body.role_id.to_string(),
+            },
+            &access,
+        ))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner()
+        .user_org
+        .unwrap_or_default();
+    Ok(axum::Json(UserRoles {
+        user_id: org.user_id,
+        role_ids: org.role_ids,
+    })
+    .into_response())
+}
+
+/// Take a role from a user.
+#[utoipa::path(delete, path = "/api/v1/admin/users/{id}/roles/{role_id}", tag = "admin", operation_id = "admin_unassign_role",
+    params(("id" = Uuid, Path, description = "The user id"), ("role_id" = Uuid, Path, description = "The role id")),
+    responses((status = 204, description = "The user no longer holds the role.")),
+    security(("bearer" = [])))]
+pub async fn unassign_role(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    Path((id, role_id)): Path<(Uuid, Uuid)>,
+) -> Result<Response> {
+    let version = user_org_version(&state, &access, id).await?;
+    OrgServiceClient::new(state.permission.channel())
+        .unassign_role(call(
+            pb::UnassignRoleRequest {
+                user_id: id.to_string(),
+                expected_version: version,
+                role_id: role_id.to_string(),
+            },
+            &access,
+        ))
+        .await
+        .map_err(Error::from_status)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The body of `POST /api/v1/admin/shares`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShareBody {
+    /// `account`, `contact`, …
+    pub resource: String,
+    pub record_id: Uuid,
+    pub user_id: Uuid,
+    /// `read` or `edit`.
+    pub access: String,
+}
+
+fn resource_of(name: &str, field: &str) -> Result<crm_access::Resource> {
+    crm_access::Resource::ALL
+        .iter()
+        .copied()
+        .find(|r| r.as_str() == name)
+        .ok_or_else(|| {
+            Error::Api(crm_errors::ApiError::invalid(vec![
+                crm_errors::FieldViolation::new(field, "is not a resource"),
+            ]))
+        })
+}
+
+/// Share one record with one user.
+#[utoipa::path(post, path = "/api/v1/admin/shares", tag = "admin", operation_id = "admin_share_record",
+    request_body(content = ShareBody, content_type = "application/json"),
+    responses((status = 204, description = "Shared (again, with this access).")),
+    security(("bearer" = [])))]
+pub async fn share(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    ApiJson(body): ApiJson<ShareBody>,
+) -> Result<Response> {
+    let resource = resource_of(&body.resource, "resource")?;
+    let share_access = match body.access.as_str() {
+        "read" => pb::ShareAccess::Read,
+        "edit" => pb::ShareAccess::Edit,
+        _ => {
+            return Err(Error::Api(crm_errors::ApiError::invalid(vec![
+                crm_errors::FieldViolation::new("access", "must be read or edit"),
+            ])));
+        }
+    };
+    SharingServiceClient::new(state.permission.channel())
+        .share_record(call(
+            pb::ShareRecordRequest {
+                resource: resource.to_pb() as i32,
+                record_id: body.record_id.to_string(),
+                user_id: body.user_id.to_string(),
+                access: share_access as i32,
+            },
+            &access,
+        ))
+        .await
+        .map_err(Error::from_status)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Stop sharing a record with a user.
+#[utoipa::path(delete, path = "/api/v1/admin/shares/{resource}/{record_id}/{user_id}", tag = "admin", operation_id = "admin_unshare_record",
+    params(("resource" = String, Path, description = "account, contact, …"), ("record_id" = Uuid, Path, description = "The record"), ("user_id" = Uuid, Path, description = "The user")),
+    responses((status = 204, description = "No longer shared.")),
+    security(("bearer" = [])))]
+pub async fn unshare(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    Path((resource, record_id, user_id)): Path<(String, Uuid, Uuid)>,
+) -> Result<Response> {
+    let resource = resource_of(&resource, "resource")?;
+    SharingServiceClient::new(state.permission.channel())
+        .unshare_record(call(
+            pb::UnshareRecordRequest {
+                resource: resource.to_pb() as i32,
+                record_id: record_id.to_string(),
+                user_id: user_id.to_string(),
+            },
+            &access,
+        ))
+        .await
+        .map_err(Error::from_status)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
