@@ -80,7 +80,8 @@ pub fn entry_from(event: &Envelope, trace_id: Option<String>) -> AuditEntry {
         "permission.login.succeeded"
             | "permission.login.failed"
             | "permission.api_client.token_issued"
-    );
+    ) || (event.event_type == "permission.session.revoked"
+        && details.get("reason").and_then(Value::as_str) == Some("logout"));
     let actor_user_id = text(actor.get("user_id"))
         .or_else(|| signs_in.then(|| text(details.get("user_id"))).flatten())
         .and_then(|s| Uuid::parse_str(&s).ok());
@@ -442,6 +443,33 @@ mod tests {
         assert_eq!(e.actor_user_id, Some(user));
         assert_eq!(e.client_ip.as_deref(), Some("192.0.2.1"));
         assert_eq!(e.details.0["reason"], "wrong_password");
+    }
+
+    #[test]
+    fn signing_out_is_the_users_own_act() {
+        let user = Uuid::now_v7();
+        let e = entry_from(
+            &event(
+                "permission.session.revoked",
+                &user.to_string(),
+                serde_json::json!({"user_id": user, "reason": "logout", "session_ids": []}),
+            ),
+            None,
+        );
+        assert_eq!(
+            (e.resource.as_str(), e.action.as_str()),
+            ("session", "revoked")
+        );
+        assert_eq!(e.actor_user_id, Some(user));
+        let revoked_by_reuse = entry_from(
+            &event(
+                "permission.session.revoked",
+                &user.to_string(),
+                serde_json::json!({"user_id": user, "reason": "reuse"}),
+            ),
+            None,
+        );
+        assert_eq!(revoked_by_reuse.actor_user_id, None);
     }
 
     #[test]

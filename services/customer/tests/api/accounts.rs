@@ -155,6 +155,7 @@ async fn bad_input_names_every_field_and_writes_nothing() {
             tags: vec!["ok".into(), " ".into()],
             lifecycle_status: 42,
             grade: 9,
+            department_id: "nowhere".into(),
             ..Default::default()
         })
         .await
@@ -167,6 +168,7 @@ async fn bad_input_names_every_field_and_writes_nothing() {
             "phone",
             "email",
             "owner_id",
+            "department_id",
             "tags[1]",
             "lifecycle_status",
             "grade"
