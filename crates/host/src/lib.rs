@@ -140,6 +140,23 @@ impl Host {
         } = self;
         let grace = Duration::from_secs(server.shutdown_grace_secs);
 
+        // A migration Job (the Helm chart's pre-install / pre-upgrade hook) runs the same image
+        // with CRM__SERVER__MIGRATE_ONLY=true: migrate, then exit 0 without serving anything.
+        if server.migrate_only {
+            drop((grpc_listener, http_listener));
+            return match crm_db::migrate_until_done(&pool, &database, migrators, &stop).await {
+                Ok(()) => {
+                    tracing::info!(
+                        service = name,
+                        "database migrated; exiting (server.migrate_only)"
+                    );
+                    Ok(())
+                }
+                Err(crm_db::DbError::Cancelled) => Ok(()),
+                Err(err) => Err(err.into()),
+            };
+        }
+
         // Shutdown turns readiness off before anything else closes.
         let watcher = {
             let readiness = readiness.clone();

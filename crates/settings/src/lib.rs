@@ -67,6 +67,10 @@ pub struct ServerSettings {
     /// How long SIGTERM waits for in-flight work before giving up.
     #[serde(default = "default_shutdown_grace_secs")]
     pub shutdown_grace_secs: u64,
+    /// Migrate the database and exit without serving (a Kubernetes migration Job runs the
+    /// service's image with `CRM__SERVER__MIGRATE_ONLY=true`).
+    #[serde(default)]
+    pub migrate_only: bool,
 }
 
 fn default_shutdown_grace_secs() -> u64 {

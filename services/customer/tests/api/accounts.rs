@@ -423,3 +423,44 @@ async fn account_with_contacts_cannot_be_deleted() {
         .unwrap();
     app.shutdown().await;
 }
+
+/// A Kubernetes migration Job runs the image with `server.migrate_only`: the schema is made and
+/// the process exits by itself, serving nothing.
+#[tokio::test]
+async fn a_migration_job_migrates_and_exits() {
+    let db_url = crm_testkit::fresh_db_url().await;
+    let mut server = crm_testkit::server_settings();
+    server.migrate_only = true;
+    let settings = crm_customer::Settings {
+        server,
+        database: crm_testkit::database_settings(db_url.clone()),
+        redis: crm_testkit::redis_settings(),
+        kafka: crm_testkit::kafka_settings(crm_testkit::kafka_brokers()),
+        events: crm_customer::settings::EventsSettings {
+            topic: crm_testkit::unique("customer-events"),
+        },
+        cache: crm_customer::settings::CacheSettings { ttl_secs: 60 },
+    };
+    let app = crm_customer::Application::build(settings).await.unwrap();
+    let grpc_port = app.grpc_port();
+    let finished = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        app.run_until_stopped(crm_lifecycle::CancellationToken::new()),
+    )
+    .await
+    .expect("exits by itself");
+    finished.expect("a clean exit");
+    let db = sqlx::PgPool::connect(&db_url).await.unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables
+          WHERE table_name IN ('accounts', 'contacts', 'event_outbox')",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(tables, 3, "the schema is there");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", grpc_port)).is_err(),
+        "nothing is served"
+    );
+}
