@@ -4,6 +4,11 @@ renders with `kubectl kustomize`, and every rendered object validates against th
 schemas (the `kubernetes-validate` package, strict: unknown fields are errors). A deliberately
 broken object must fail, so a validator that accepts everything fails the check too.
 
+The Helm chart cannot be rendered here (no helm binary), so it is checked for what can be:
+`values.yaml` and `ci/*-values.yaml` against `values.schema.json` (a bogus value must fail),
+every `## @param` in the chart README, and chart and kustomize base describing the same
+components, ports and object kinds.
+
 Exit status 0 when everything holds, 1 otherwise (each problem printed).
 Usage: scripts/validate-k8s.py [repo root]
 """
@@ -34,6 +39,57 @@ def validate(obj):
         return None
     except (kubernetes_validate.ValidationError, kubernetes_validate.SchemaNotFoundError) as err:
         return str(err).splitlines()[0]
+
+
+def check_chart(root):
+    import json
+
+    import jsonschema
+
+    chart = root / "helm" / "crm"
+    problems = []
+    schema = json.loads((chart / "values.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    files = [chart / "values.yaml", *sorted((chart / "ci").glob("*-values.yaml"))]
+    values = None
+    for path in files:
+        doc = yaml.safe_load(path.read_text()) or {}
+        if path.name == "values.yaml":
+            values = doc
+        for err in validator.iter_errors(doc):
+            where = "/".join(str(p) for p in err.absolute_path)
+            problems.append(f"{path.relative_to(root)}: {where}: {err.message}")
+    if not list(validator.iter_errors({"components": {"gateway": {"replicaz": 2}}})):
+        problems.append("values.schema.json accepted a misspelt key: it checks nothing")
+
+    readme = (chart / "README.md").read_text()
+    for line in (chart / "values.yaml").read_text().splitlines():
+        if line.startswith("## @param "):
+            name = line.split()[2]
+            if f"`{name}`" not in readme:
+                problems.append(f"helm/crm/README.md: value {name} is not in the table")
+
+    # Chart and kustomize base: the same components, ports and kinds.
+    template = (chart / "templates" / "components.yaml").read_text()
+    base = root / "k8s" / "base"
+    base_components = {
+        p.stem for p in base.glob("*.yaml") if p.name not in ("kustomization.yaml", "shared-config.yaml")
+    }
+    if set(values["components"]) != base_components:
+        problems.append(
+            f"chart components {sorted(values['components'])} != k8s/base {sorted(base_components)}"
+        )
+    for name in sorted(base_components & set(values["components"])):
+        objects = [o for o in yaml.safe_load_all((base / f"{name}.yaml").read_text()) if o]
+        for obj in objects:
+            if f"kind: {obj['kind']}" not in template:
+                problems.append(f"chart renders no {obj['kind']} (k8s/base/{name}.yaml has one)")
+            if obj["kind"] == "Service":
+                base_ports = {p["name"]: p["port"] for p in obj["spec"]["ports"]}
+                chart_ports = values["components"][name]["ports"]
+                if base_ports != chart_ports:
+                    problems.append(f"{name}: ports differ: k8s/base {base_ports}, chart {chart_ports}")
+    return problems
 
 
 def main():
@@ -88,6 +144,8 @@ def main():
                         problems.append(
                             f"{what}: container {c['name']} needs a read-only root and drop ALL"
                         )
+
+    problems += check_chart(root)
 
     for problem in problems:
         print(f"validate-k8s: {problem}", file=sys.stderr)
