@@ -120,11 +120,18 @@ pub async fn migrate_until_done(
     }
 }
 
+/// Errors of reaching the database (retried), as opposed to a migration that fails on it.
+/// `Protocol` covers a peer that accepts and hangs up (a proxy or pooler with no database behind
+/// it yet: sqlx sees its SSLRequest answered by nothing).
 fn is_transient_migrate(err: &sqlx::migrate::MigrateError) -> bool {
     matches!(
         err,
         sqlx::migrate::MigrateError::Execute(
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)
+            sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
         )
     )
 }

@@ -283,3 +283,76 @@ where
     stop.cancel();
     handle.await.expect("join").expect("clean shutdown");
 }
+
+/// A TCP proxy on a free loopback port in front of `target`, that tests switch off and on to
+/// play a dependency being unreachable (not started yet, or lost for a while). While down it
+/// refuses new connections (accepted, then closed at once) and cuts the open ones.
+pub struct TcpProxy {
+    pub port: u16,
+    up: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl TcpProxy {
+    pub async fn start(target: std::net::SocketAddr, up: bool) -> TcpProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let port = listener.local_addr().unwrap().port();
+        let state = std::sync::Arc::new(tokio::sync::watch::channel(up).0);
+        let shared = state.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !*shared.borrow() {
+                    drop(inbound);
+                    continue;
+                }
+                let mut down = shared.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        // Switched off: cut the connection, as a lost network would.
+                        _ = down.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        TcpProxy { port, up: state }
+    }
+
+    pub fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+
+    /// `url` (`scheme://user@host:port/…`) with host and port replaced by this proxy's.
+    pub fn rewrite(&self, url: &str) -> String {
+        let (scheme, rest) = url.split_once("://").expect("a URL");
+        let (auth, after_auth) = match rest.rsplit_once('@') {
+            Some((auth, after)) => (format!("{auth}@"), after),
+            None => (String::new(), rest),
+        };
+        let path = after_auth
+            .find(['/', '?'])
+            .map(|i| &after_auth[i..])
+            .unwrap_or("");
+        format!("{scheme}://{auth}127.0.0.1:{}{path}", self.port)
+    }
+}
+
+/// The address `url` points at (`127.0.0.1:5432` for the test Postgres).
+pub fn socket_addr_of(url: &str) -> std::net::SocketAddr {
+    let rest = url.split_once("://").expect("a URL").1;
+    let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host_port = host_port.split(['/', '?']).next().unwrap();
+    use std::net::ToSocketAddrs;
+    host_port
+        .to_socket_addrs()
+        .expect("resolvable")
+        .next()
+        .expect("an address")
+}

@@ -23,7 +23,12 @@ impl From<Error> for ApiError {
         match err {
             Error::Api(api) => api,
             // Postgres unreachable or saturated: the client may retry.
-            Error::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
+            Error::Db(
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::Io(_)
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Protocol(_),
+            ) => {
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::unavailable("the customer database")
             }

@@ -8,3 +8,4 @@ mod accounts;
 mod contacts;
 mod events;
 mod lists;
+mod outage;
