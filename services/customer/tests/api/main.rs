@@ -9,3 +9,4 @@ mod contacts;
 mod events;
 mod lists;
 mod outage;
+mod sigterm;

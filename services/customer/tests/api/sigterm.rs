@@ -1,0 +1,136 @@
+//! SIGTERM, as Kubernetes sends it, to the real `crm-customer` process under load: readiness
+//! turns false while in-flight calls complete, no call that was answered fails, and the process
+//! exits 0 within its grace period.
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crm_proto::customer as pb;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn sigterm_drains_in_flight_calls_and_exits_zero() {
+    let db_url = crm_testkit::fresh_db_url().await;
+    let (grpc, http) = (free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crm-customer"))
+        .env("CRM_ENVIRONMENT", "local")
+        .env("CRM__SERVER__HOST", "127.0.0.1")
+        .env("CRM__SERVER__GRPC_PORT", grpc.to_string())
+        .env("CRM__SERVER__HTTP_PORT", http.to_string())
+        .env("CRM__SERVER__SHUTDOWN_GRACE_SECS", "10")
+        .env("CRM__DATABASE__URL", &db_url)
+        .env("CRM__REDIS__URL", crm_testkit::redis_url())
+        .env(
+            "CRM__KAFKA__BROKERS",
+            crm_testkit::kafka_brokers().join(","),
+        )
+        .env("CRM__KAFKA__CREATE_TOPICS", "true")
+        .env("CRM__EVENTS__TOPIC", crm_testkit::unique("customer-events"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        // Kept for a failing run: the child's own account of what happened.
+        .stderr(
+            std::fs::File::create(
+                std::env::temp_dir().join(crm_testkit::unique("crm-customer-sigterm")),
+            )
+            .unwrap(),
+        )
+        .spawn()
+        .expect("start crm-customer");
+    crm_testkit::wait_ready(http, grpc).await;
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let client = pb::customer_service_client::CustomerServiceClient::new(channel);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed_mid_call) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut workers = Vec::new();
+    for i in 0..8 {
+        let (mut client, stop, ok, bad) = (
+            client.clone(),
+            stop.clone(),
+            ok.clone(),
+            failed_mid_call.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let mut request = tonic::Request::new(pb::CreateAccountRequest {
+                    name: format!("load {i}"),
+                    ..Default::default()
+                });
+                crm_access::Access::system(uuid::Uuid::now_v7())
+                    .to_metadata(request.metadata_mut());
+                match client.create_account(request).await {
+                    Ok(_) => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // Refused before it started (the server stopped taking calls): fine.
+                    Err(status) if status.code() == tonic::Code::Unavailable => break,
+                    Err(status) => {
+                        eprintln!("failed mid-call: {status:?}");
+                        bad.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = ok.load(Ordering::Relaxed);
+    assert!(before > 0, "load was running");
+
+    let sent = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Readiness goes first: not ready (or already gone) right away.
+    let readyz = reqwest::get(format!("http://127.0.0.1:{http}/readyz")).await;
+    assert!(
+        readyz.as_ref().map_or(true, |r| r.status() == 503),
+        "still ready after SIGTERM: {readyz:?}"
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let _ = w.await;
+    }
+    let took = sent.elapsed();
+    println!(
+        "SIGTERM: exit {status} after {took:?}; {} calls answered, {} failed mid-call",
+        ok.load(Ordering::Relaxed),
+        failed_mid_call.load(Ordering::Relaxed)
+    );
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        took < Duration::from_secs(15),
+        "within the grace period: {took:?}"
+    );
+    assert_eq!(failed_mid_call.load(Ordering::Relaxed), 0);
+
+    // Every answered create is in the database and in the outbox: nothing half-done.
+    let db = sqlx::PgPool::connect(&db_url).await.unwrap();
+    let (accounts, events): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM accounts), (SELECT count(*) FROM event_outbox)",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(accounts, events, "each account with its event");
+    assert!(accounts as u64 >= ok.load(Ordering::Relaxed));
+}
