@@ -20,14 +20,14 @@ use crate::model::{
 
 /// A service answered with something the API cannot represent.
 #[derive(Debug, thiserror::Error)]
-#[error("malformed {field} in a customer service response: {reason}")]
+#[error("malformed {field} in a service response: {reason}")]
 pub struct ConversionError {
     field: &'static str,
     reason: String,
 }
 
 impl ConversionError {
-    fn new(field: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
         Self {
             field,
             reason: reason.into(),
@@ -39,7 +39,7 @@ type Result<T> = std::result::Result<T, ConversionError>;
 
 // --- scalars ----------------------------------------------------------------------------------
 
-fn non_empty(value: String) -> Option<String> {
+pub(crate) fn non_empty(value: String) -> Option<String> {
     (!value.is_empty()).then_some(value)
 }
 
@@ -55,12 +55,22 @@ fn optional_uuid(field: &'static str, value: &str) -> Result<Option<Uuid>> {
     }
 }
 
-fn timestamp(field: &'static str, value: Option<prost_types::Timestamp>) -> Result<DateTime<Utc>> {
+pub(crate) fn timestamp(
+    field: &'static str,
+    value: Option<prost_types::Timestamp>,
+) -> Result<DateTime<Utc>> {
     let ts = value.ok_or_else(|| ConversionError::new(field, "missing"))?;
     let nanos =
         u32::try_from(ts.nanos).map_err(|_| ConversionError::new(field, "negative nanos"))?;
     DateTime::from_timestamp(ts.seconds, nanos)
         .ok_or_else(|| ConversionError::new(field, "out of range"))
+}
+
+pub(crate) fn to_timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
 }
 
 /// `None` (and `null` in a patch) becomes the empty string, the proto's "not set".

@@ -55,7 +55,8 @@ pub fn lazy_channel(setting: &str, url: &str, timeout: Duration) -> Result<Chann
         .connect_lazy())
 }
 
-/// A gRPC request made on behalf of the caller holding `access`, within the current request.
+/// A gRPC request to any service, made on behalf of the caller holding `access` within the
+/// current request (their access context and the request id in the metadata).
 pub fn request<T>(message: T, access: &Access) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     let metadata = request.metadata_mut();

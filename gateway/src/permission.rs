@@ -1,9 +1,15 @@
-//! The gRPC client of the permission service (sign-in and keys, for now).
+//! The gRPC clients of the permission service: sign-in and keys, users, the organisation,
+//! sharing and the audit trail. Every client carries the W3C trace context
+//! ([`TracePropagation`]), so a request's trace continues into the permission service.
 
 use std::time::Duration;
 
 use crm_grpc::TracePropagation;
+use crm_proto::permission::audit_service_client::AuditServiceClient;
 use crm_proto::permission::auth_service_client::AuthServiceClient;
+use crm_proto::permission::org_service_client::OrgServiceClient;
+use crm_proto::permission::sharing_service_client::SharingServiceClient;
+use crm_proto::permission::user_service_client::UserServiceClient;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -11,7 +17,9 @@ use tonic::transport::Channel;
 use crate::error::Error;
 use crate::observability;
 
-pub type AuthClient = AuthServiceClient<InterceptedService<Channel, TracePropagation>>;
+/// A channel whose calls carry the trace context.
+pub type Traced = InterceptedService<Channel, TracePropagation>;
+pub type AuthClient = AuthServiceClient<Traced>;
 
 /// A cheap-to-clone handle on the permission service; connects on first use.
 #[derive(Clone)]
@@ -36,6 +44,22 @@ impl PermissionService {
 
     pub fn auth(&self) -> AuthClient {
         self.auth.clone()
+    }
+
+    pub fn users(&self) -> UserServiceClient<Traced> {
+        UserServiceClient::with_interceptor(self.channel.clone(), TracePropagation)
+    }
+
+    pub fn org(&self) -> OrgServiceClient<Traced> {
+        OrgServiceClient::with_interceptor(self.channel.clone(), TracePropagation)
+    }
+
+    pub fn sharing(&self) -> SharingServiceClient<Traced> {
+        SharingServiceClient::with_interceptor(self.channel.clone(), TracePropagation)
+    }
+
+    pub fn audit(&self) -> AuditServiceClient<Traced> {
+        AuditServiceClient::with_interceptor(self.channel.clone(), TracePropagation)
     }
 }
 

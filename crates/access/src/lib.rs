@@ -44,6 +44,11 @@ macro_rules! wire_enum {
                 }
             }
 
+            /// From [`Self::as_str`]'s name.
+            pub fn parse(name: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == name)
+            }
+
             pub fn to_pb(self) -> pb::$pb {
                 match self {
                     $($name::$variant => pb::$pb::$variant),+

@@ -61,13 +61,10 @@ impl ClientGrant {
             .split_whitespace()
             .filter_map(|s| {
                 let (resource, action) = s.split_once(':')?;
-                let resource = *crm_access::Resource::ALL
-                    .iter()
-                    .find(|r| r.as_str() == resource)?;
-                let action = *crm_access::Action::ALL
-                    .iter()
-                    .find(|a| a.as_str() == action)?;
-                Some((resource, action))
+                Some((
+                    crm_access::Resource::parse(resource)?,
+                    crm_access::Action::parse(action)?,
+                ))
             })
             .collect();
         ClientGrant {

@@ -9,9 +9,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use crm_access::Access;
 use crm_proto::permission as pb;
-use crm_proto::permission::org_service_client::OrgServiceClient;
-use crm_proto::permission::sharing_service_client::SharingServiceClient;
-use crm_proto::permission::user_service_client::UserServiceClient;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -20,12 +17,7 @@ use crate::error::{Error, Result};
 use crate::extract::ApiJson;
 use crate::startup::AppState;
 
-/// A gRPC request to the permission service on behalf of the caller holding `access`.
-fn call<T>(message: T, access: &Access) -> tonic::Request<T> {
-    let mut request = crate::permission::request(message);
-    access.to_metadata(request.metadata_mut());
-    request
-}
+use crate::customer::request as call;
 
 fn status_name(raw: i32) -> &'static str {
     match pb::UserStatus::try_from(raw) {
@@ -84,7 +76,9 @@ pub async fn create_user(
     Extension(access): Extension<Access>,
     ApiJson(body): ApiJson<NewAdminUser>,
 ) -> Result<Response> {
-    let user = UserServiceClient::new(state.permission.channel())
+    let user = state
+        .permission
+        .users()
         .create_user(call(
             pb::CreateUserRequest {
                 username: body.username,
@@ -101,7 +95,9 @@ pub async fn create_user(
 }
 
 async fn get(state: &AppState, access: &Access, id: Uuid) -> Result<pb::User> {
-    Ok(UserServiceClient::new(state.permission.channel())
+    Ok(state
+        .permission
+        .users()
         .get_user(call(pb::GetUserRequest { id: id.to_string() }, access))
         .await
         .map_err(Error::from_status)?
@@ -151,7 +147,9 @@ pub async fn set_status(
         }
     };
     let current = get(&state, &access, id).await?;
-    let user = UserServiceClient::new(state.permission.channel())
+    let user = state
+        .permission
+        .users()
         .set_user_status(call(
             pb::SetUserStatusRequest {
                 id: id.to_string(),
@@ -189,7 +187,9 @@ pub async fn list_roles(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
 ) -> Result<Response> {
-    let roles = OrgServiceClient::new(state.permission.channel())
+    let roles = state
+        .permission
+        .org()
         .list_roles(call(pb::ListRolesRequest {}, &access))
         .await
         .map_err(Error::from_status)?
@@ -222,7 +222,9 @@ pub struct UserRoles {
 }
 
 async fn user_org_version(state: &AppState, access: &Access, user: Uuid) -> Result<i64> {
-    Ok(OrgServiceClient::new(state.permission.channel())
+    Ok(state
+        .permission
+        .org()
         .get_user_org(call(
             pb::GetUserOrgRequest {
                 user_id: user.to_string(),
@@ -248,7 +250,9 @@ pub async fn assign_role(
     ApiJson(body): ApiJson<RoleBody>,
 ) -> Result<Response> {
     let version = user_org_version(&state, &access, id).await?;
-    let org = OrgServiceClient::new(state.permission.channel())
+    let org = state
+        .permission
+        .org()
         .assign_role(call(
             pb::AssignRoleRequest {
                 user_id: id.to_string(),
@@ -280,7 +284,9 @@ pub async fn unassign_role(
     Path((id, role_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Response> {
     let version = user_org_version(&state, &access, id).await?;
-    OrgServiceClient::new(state.permission.channel())
+    state
+        .permission
+        .org()
         .unassign_role(call(
             pb::UnassignRoleRequest {
                 user_id: id.to_string(),
@@ -307,15 +313,11 @@ pub struct ShareBody {
 }
 
 fn resource_of(name: &str, field: &str) -> Result<crm_access::Resource> {
-    crm_access::Resource::ALL
-        .iter()
-        .copied()
-        .find(|r| r.as_str() == name)
-        .ok_or_else(|| {
-            Error::Api(crm_errors::ApiError::invalid(vec![
-                crm_errors::FieldViolation::new(field, "is not a resource"),
-            ]))
-        })
+    crm_access::Resource::parse(name).ok_or_else(|| {
+        Error::Api(crm_errors::ApiError::invalid(vec![
+            crm_errors::FieldViolation::new(field, "is not a resource"),
+        ]))
+    })
 }
 
 /// Share one record with one user.
@@ -338,7 +340,9 @@ pub async fn share(
             ])));
         }
     };
-    SharingServiceClient::new(state.permission.channel())
+    state
+        .permission
+        .sharing()
         .share_record(call(
             pb::ShareRecordRequest {
                 resource: resource.to_pb() as i32,
@@ -364,7 +368,9 @@ pub async fn unshare(
     Path((resource, record_id, user_id)): Path<(String, Uuid, Uuid)>,
 ) -> Result<Response> {
     let resource = resource_of(&resource, "resource")?;
-    SharingServiceClient::new(state.permission.channel())
+    state
+        .permission
+        .sharing()
         .unshare_record(call(
             pb::UnshareRecordRequest {
                 resource: resource.to_pb() as i32,

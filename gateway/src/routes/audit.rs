@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use crm_access::Access;
 use crm_proto::permission as pb;
-use crm_proto::permission::audit_service_client::AuditServiceClient;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -70,26 +69,22 @@ pub struct AuditList {
     pub next_page_token: Option<String>,
 }
 
-fn some(s: String) -> Option<String> {
-    (!s.is_empty()).then_some(s)
-}
+use crate::convert::{ConversionError, non_empty as some, timestamp, to_timestamp};
 
-fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    }
+fn json(
+    field: &'static str,
+    text: &str,
+) -> std::result::Result<serde_json::Value, ConversionError> {
+    serde_json::from_str(text).map_err(|e| ConversionError::new(field, e.to_string()))
 }
 
 impl TryFrom<pb::AuditEntry> for AuditEntry {
-    type Error = anyhow::Error;
-    fn try_from(e: pb::AuditEntry) -> anyhow::Result<Self> {
-        let at = e.occurred_at.unwrap_or_default();
+    type Error = ConversionError;
+    fn try_from(e: pb::AuditEntry) -> std::result::Result<Self, ConversionError> {
         Ok(AuditEntry {
-            occurred_at: DateTime::from_timestamp(at.seconds, at.nanos.max(0) as u32)
-                .ok_or_else(|| anyhow::anyhow!("occurred_at out of range"))?,
-            changes: serde_json::from_str(&e.changes_json)?,
-            details: serde_json::from_str(&e.details_json)?,
+            occurred_at: timestamp("occurred_at", e.occurred_at)?,
+            changes: json("changes_json", &e.changes_json)?,
+            details: json("details_json", &e.details_json)?,
             id: e.id,
             event_type: e.event_type,
             source: e.source,
@@ -126,18 +121,22 @@ pub async fn list(
     ApiQuery(params): ApiQuery<AuditParams>,
 ) -> Result<Response> {
     super::check_page_size(params.page_size)?;
-    let mut request = crate::permission::request(pb::ListAuditEntriesRequest {
-        page_size: params
-            .page_size
-            .map_or(0, |n| n.min(i32::MAX as u32) as i32),
-        page_token: params.page_token.unwrap_or_default(),
-        record_id: params.record_id.unwrap_or_default(),
-        actor_user_id: params.user_id.map(|u| u.to_string()).unwrap_or_default(),
-        from: params.from.map(timestamp),
-        to: params.to.map(timestamp),
-    });
-    access.to_metadata(request.metadata_mut());
-    let page = AuditServiceClient::new(state.permission.channel())
+    let request = crate::customer::request(
+        pb::ListAuditEntriesRequest {
+            page_size: params
+                .page_size
+                .map_or(0, |n| n.min(i32::MAX as u32) as i32),
+            page_token: params.page_token.unwrap_or_default(),
+            record_id: params.record_id.unwrap_or_default(),
+            actor_user_id: params.user_id.map(|u| u.to_string()).unwrap_or_default(),
+            from: params.from.map(to_timestamp),
+            to: params.to.map(to_timestamp),
+        },
+        &access,
+    );
+    let page = state
+        .permission
+        .audit()
         .list_audit_entries(request)
         .await
         .map_err(Error::from_status)?
@@ -146,7 +145,7 @@ pub async fn list(
         .entries
         .into_iter()
         .map(AuditEntry::try_from)
-        .collect::<anyhow::Result<Vec<_>>>()
+        .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(Error::internal)?;
     Ok(axum::Json(AuditList {
         items,
