@@ -21,7 +21,7 @@ use crate::domain::{
 };
 use crate::error::Result;
 use crate::list::ListQuery;
-use crate::store;
+use crate::store::{self, Lock};
 
 /// What accounts and contacts have in common for writes and caching.
 pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync {
@@ -358,8 +358,10 @@ impl Customers {
     }
 
     pub async fn get_account(&self, access: &Access, id: Uuid) -> Result<Account> {
-        self.get(access, id, async |c| store::get_account(c, id, false).await)
-            .await
+        self.get(access, id, async |c| {
+            store::get_account(c, id, Lock::None).await
+        })
+        .await
     }
 
     pub async fn update_account(
@@ -370,7 +372,7 @@ impl Customers {
         patch: AccountPatch,
     ) -> Result<Account> {
         let mut tx = self.pool.begin().await?;
-        let mut account = store::get_account(&mut tx, id, true)
+        let mut account = store::get_account(&mut tx, id, Lock::Update)
             .await?
             .ok_or_else(|| ApiError::not_found("account"))?;
         authorize(access, Action::Update, &account)?;
@@ -408,7 +410,7 @@ impl Customers {
             access,
             id,
             expected_version,
-            async |c| store::get_account(c, id, true).await,
+            async |c| store::get_account(c, id, Lock::Update).await,
             async |c| {
                 let n = store::live_contacts_of(c, id).await?;
                 if n > 0 {
@@ -454,18 +456,12 @@ impl Customers {
         access: &Access,
         account_id: Uuid,
     ) -> Result<()> {
-        let facts = store::lock_live_account(tx, account_id).await?;
-        let visible = facts.is_some_and(|(owner, department, industry, status, grade)| {
+        let account = store::get_account(tx, account_id, Lock::Share).await?;
+        let visible = account.is_some_and(|a| {
+            let (owner, department) = a.place();
             access
                 .get(Resource::Account, Action::Read)
-                .is_some_and(|s| {
-                    s.covers_record(account_id, Some(owner), department, |f| match f {
-                        "industry" => industry.clone(),
-                        "lifecycle_status" => Some(status.clone()),
-                        "grade" => grade.clone(),
-                        _ => None,
-                    })
-                })
+                .is_some_and(|s| s.covers_record(a.id, owner, department, |f| a.attribute(f)))
         });
         if !visible {
             return Err(ApiError::invalid(vec![crm_errors::FieldViolation::new(
@@ -515,8 +511,10 @@ impl Customers {
     }
 
     pub async fn get_contact(&self, access: &Access, id: Uuid) -> Result<Contact> {
-        self.get(access, id, async |c| store::get_contact(c, id, false).await)
-            .await
+        self.get(access, id, async |c| {
+            store::get_contact(c, id, Lock::None).await
+        })
+        .await
     }
 
     pub async fn update_contact(
@@ -527,7 +525,7 @@ impl Customers {
         patch: ContactPatch,
     ) -> Result<Contact> {
         let mut tx = self.pool.begin().await?;
-        let mut contact = store::get_contact(&mut tx, id, true)
+        let mut contact = store::get_contact(&mut tx, id, Lock::Update)
             .await?
             .ok_or_else(|| ApiError::not_found("contact"))?;
         authorize(access, Action::Update, &contact)?;
@@ -566,7 +564,7 @@ impl Customers {
             access,
             id,
             expected_version,
-            async |c| store::get_contact(c, id, true).await,
+            async |c| store::get_contact(c, id, Lock::Update).await,
             async |_| Ok(()),
         )
         .await

@@ -118,11 +118,31 @@ impl TryFrom<ContactRow> for Contact {
     }
 }
 
+/// How a read locks the row until the transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    None,
+    /// Others may read, not change or delete it (an account a contact is being attached to).
+    Share,
+    /// For the write that follows.
+    Update,
+}
+
+impl Lock {
+    fn sql(self) -> &'static str {
+        match self {
+            Lock::None => "",
+            Lock::Share => " FOR SHARE",
+            Lock::Update => " FOR UPDATE",
+        }
+    }
+}
+
 #[tracing::instrument(name = "sql accounts.select", skip_all, fields(db.system = "postgresql"))]
-pub async fn get_account(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<Account>> {
+pub async fn get_account(conn: &mut PgConnection, id: Uuid, lock: Lock) -> Result<Option<Account>> {
     let sql = format!(
         "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1 AND deleted_at IS NULL{}",
-        if lock { " FOR UPDATE" } else { "" }
+        lock.sql()
     );
     let row: Option<AccountRow> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(id)
@@ -212,22 +232,6 @@ pub async fn live_contacts_of(conn: &mut PgConnection, account: Uuid) -> Result<
     .await?)
 }
 
-/// What an account's visibility depends on: owner, department and the fields sharing rules
-/// may test (industry, lifecycle status, grade).
-pub type AccountFacts = (Uuid, Option<Uuid>, Option<String>, String, Option<String>);
-
-/// Locks the account (so it cannot be deleted concurrently) and returns its [`AccountFacts`],
-/// if it is live.
-pub async fn lock_live_account(conn: &mut PgConnection, id: Uuid) -> Result<Option<AccountFacts>> {
-    Ok(sqlx::query_as(
-        "SELECT owner_id, department_id, industry, lifecycle_status, grade FROM accounts
-          WHERE id = $1 AND deleted_at IS NULL FOR SHARE",
-    )
-    .bind(id)
-    .fetch_optional(conn)
-    .await?)
-}
-
 #[tracing::instrument(name = "sql accounts.list", skip_all, fields(db.system = "postgresql"))]
 pub async fn list_accounts(
     conn: &mut PgConnection,
@@ -241,10 +245,10 @@ pub async fn list_accounts(
 }
 
 #[tracing::instrument(name = "sql contacts.select", skip_all, fields(db.system = "postgresql"))]
-pub async fn get_contact(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<Contact>> {
+pub async fn get_contact(conn: &mut PgConnection, id: Uuid, lock: Lock) -> Result<Option<Contact>> {
     let sql = format!(
         "SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = $1 AND deleted_at IS NULL{}",
-        if lock { " FOR UPDATE" } else { "" }
+        lock.sql()
     );
     let row: Option<ContactRow> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(id)
