@@ -194,24 +194,29 @@ impl TryFrom<Row> for (ApiClient, Vec<u8>) {
     }
 }
 
-/// By record id or by `client_id`.
+/// By `client_id` (what clients authenticate as; never a UUID, so never a record id).
+async fn find_by_client_id(
+    conn: &mut PgConnection,
+    client_id: &str,
+) -> Result<Option<(ApiClient, Vec<u8>)>> {
+    let sql = format!("{SELECT} WHERE c.client_id = $1");
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(client_id)
+        .fetch_optional(conn)
+        .await?;
+    row.map(<(ApiClient, Vec<u8>)>::try_from).transpose()
+}
+
+/// By record id or by `client_id` (administration accepts either).
 async fn find(conn: &mut PgConnection, key: &str) -> Result<Option<(ApiClient, Vec<u8>)>> {
-    let row: Option<Row> = match Uuid::parse_str(key) {
-        Ok(id) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE c.id = $1")))
-                .bind(id)
-                .fetch_optional(conn)
-                .await?
-        }
-        Err(_) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{SELECT} WHERE c.client_id = $1"
-            )))
-            .bind(key.trim())
-            .fetch_optional(conn)
-            .await?
-        }
+    let Ok(id) = Uuid::parse_str(key) else {
+        return find_by_client_id(conn, key.trim()).await;
     };
+    let sql = format!("{SELECT} WHERE c.id = $1");
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
     row.map(<(ApiClient, Vec<u8>)>::try_from).transpose()
 }
 
@@ -443,11 +448,7 @@ impl Auth {
         let (pool, outbox) = self.parts();
         let found = {
             let mut conn = pool.acquire().await?;
-            // Only well-formed ids are looked up (a UUID would match a record id).
-            match Violations::default().client_id("client_id", client_id) {
-                id if Uuid::parse_str(&id).is_err() => find(&mut conn, &id).await?,
-                _ => None,
-            }
+            find_by_client_id(&mut conn, client_id.trim()).await?
         };
         let presented = secret_hash(&secret);
         // Compared even without a client (against a hash nothing matches), so an unknown client
