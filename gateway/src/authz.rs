@@ -26,6 +26,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use crm_access::{Access, Action, Resource, Scope};
 use crm_grpc::TracePropagation;
+use crm_grpc::balance::BalancedChannel;
 use crm_proto::permission as pb;
 use crm_proto::permission::access_service_client::AccessServiceClient;
 use futures::future::try_join_all;
@@ -33,14 +34,13 @@ use prost::Message;
 use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::error::{Error, Result};
 use crate::startup::AppState;
 
-type AccessClient = AccessServiceClient<InterceptedService<Channel, TracePropagation>>;
+type AccessClient = AccessServiceClient<InterceptedService<BalancedChannel, TracePropagation>>;
 
 /// The newest permission version this replica knows of. Only ever moves forward.
 #[derive(Clone, Default)]
@@ -70,7 +70,7 @@ pub struct Authorizer {
 
 impl Authorizer {
     pub fn new(
-        channel: Channel,
+        channel: BalancedChannel,
         redis: (ConnectionManager, Duration),
         key_prefix: &str,
         ttl: Duration,

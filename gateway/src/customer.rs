@@ -1,28 +1,25 @@
 //! The gRPC client of the customer service.
 //!
-//! One lazily connected [`Channel`] is shared by all requests (tonic multiplexes calls over
-//! HTTP/2 and reconnects on its own), so the gateway starts even while the service is still
-//! down; calls made meanwhile fail as `unavailable` (503). Every call carries:
+//! One [`BalancedChannel`] is shared by all requests: it spreads calls over every SERVING replica
+//! (the endpoint list, or every address a headless Service's name resolves to), connects lazily so
+//! the gateway starts even while the service is still down, and calls made while no replica
+//! answers fail as `unavailable` (503). Every call carries:
 //! - the W3C trace context of the request span (the [`TracePropagation`] interceptor);
 //! - the caller's [`Access`] in `crm-access-bin`: who they are and their scopes (see `authz`);
 //! - the request id in `x-request-id`, so service logs can be joined with the gateway's.
 
-use std::time::Duration;
-
 use crm_grpc::TracePropagation;
+use crm_grpc::balance::{BalanceOptions, BalancedChannel};
 use crm_proto::customer::customer_service_client::CustomerServiceClient;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::error::Error;
 use crate::observability;
 use crm_access::Access;
 
 const REQUEST_ID_METADATA: &str = "x-request-id";
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-pub type Client = CustomerServiceClient<InterceptedService<Channel, TracePropagation>>;
+pub type Client = CustomerServiceClient<InterceptedService<BalancedChannel, TracePropagation>>;
 
 /// A cheap-to-clone handle on the customer service.
 #[derive(Clone)]
@@ -31,9 +28,9 @@ pub struct CustomerService {
 }
 
 impl CustomerService {
-    /// A client for `url` that connects on first use; `timeout` bounds each call.
-    pub fn connect_lazy(url: &str, timeout: Duration) -> Result<Self, Error> {
-        let channel = lazy_channel("services.customer", url, timeout)?;
+    /// A client for the replicas behind `endpoints` that connects on first use.
+    pub fn connect_lazy(endpoints: &str, options: &BalanceOptions) -> Result<Self, Error> {
+        let channel = lazy_channel("services.customer", endpoints, options)?;
         Ok(Self {
             client: CustomerServiceClient::with_interceptor(channel, TracePropagation),
         })
@@ -45,14 +42,15 @@ impl CustomerService {
     }
 }
 
-/// A channel to `url` (the value of setting `setting`) that connects on first use; `timeout`
-/// bounds each call. Shared by every service client of the gateway.
-pub fn lazy_channel(setting: &str, url: &str, timeout: Duration) -> Result<Channel, Error> {
-    Ok(Endpoint::from_shared(url.to_string())
-        .map_err(|e| Error::Config(format!("{setting} {url:?}: {e}")))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(timeout)
-        .connect_lazy())
+/// A channel over the replicas behind `endpoints` (the value of setting `setting`) that connects
+/// on first use. Shared by every service client of the gateway.
+pub fn lazy_channel(
+    setting: &str,
+    endpoints: &str,
+    options: &BalanceOptions,
+) -> Result<BalancedChannel, Error> {
+    BalancedChannel::new(endpoints, options.clone())
+        .map_err(|e| Error::Config(format!("{setting}: {e}")))
 }
 
 /// A gRPC request to any service, made on behalf of the caller holding `access` within the

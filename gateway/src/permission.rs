@@ -2,9 +2,8 @@
 //! sharing and the audit trail. Every client carries the W3C trace context
 //! ([`TracePropagation`]), so a request's trace continues into the permission service.
 
-use std::time::Duration;
-
 use crm_grpc::TracePropagation;
+use crm_grpc::balance::{BalanceOptions, BalancedChannel};
 use crm_proto::permission::audit_service_client::AuditServiceClient;
 use crm_proto::permission::auth_service_client::AuthServiceClient;
 use crm_proto::permission::org_service_client::OrgServiceClient;
@@ -12,25 +11,24 @@ use crm_proto::permission::sharing_service_client::SharingServiceClient;
 use crm_proto::permission::user_service_client::UserServiceClient;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 use crate::error::Error;
 use crate::observability;
 
 /// A channel whose calls carry the trace context.
-pub type Traced = InterceptedService<Channel, TracePropagation>;
+pub type Traced = InterceptedService<BalancedChannel, TracePropagation>;
 pub type AuthClient = AuthServiceClient<Traced>;
 
 /// A cheap-to-clone handle on the permission service; connects on first use.
 #[derive(Clone)]
 pub struct PermissionService {
     auth: AuthClient,
-    channel: Channel,
+    channel: BalancedChannel,
 }
 
 impl PermissionService {
-    pub fn connect_lazy(url: &str, timeout: Duration) -> Result<Self, Error> {
-        let channel = crate::customer::lazy_channel("services.permission", url, timeout)?;
+    pub fn connect_lazy(endpoints: &str, options: &BalanceOptions) -> Result<Self, Error> {
+        let channel = crate::customer::lazy_channel("services.permission", endpoints, options)?;
         Ok(Self {
             auth: AuthServiceClient::with_interceptor(channel.clone(), TracePropagation),
             channel,
@@ -38,7 +36,7 @@ impl PermissionService {
     }
 
     /// The shared channel, for the other clients of this service.
-    pub fn channel(&self) -> Channel {
+    pub fn channel(&self) -> BalancedChannel {
         self.channel.clone()
     }
 

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crm_events::Envelope;
+use crm_grpc::balance::BalancedChannel;
 use crm_proto::permission as pb;
 use crm_proto::permission::user_service_client::UserServiceClient;
 use crm_settings::KafkaSettings;
@@ -24,7 +25,6 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -39,14 +39,14 @@ struct Inner {
     versions: std::sync::OnceLock<crate::authz::PermissionVersion>,
     /// Set once the event consumer has partitions: from then on, no change is missed.
     following: tokio::sync::watch::Sender<bool>,
-    users: UserServiceClient<Channel>,
+    users: UserServiceClient<BalancedChannel>,
     entries: Mutex<HashMap<Uuid, (bool, Instant)>>,
     ttl: Duration,
     stale_ttl: Duration,
 }
 
 impl Principals {
-    pub fn new(channel: Channel, ttl: Duration) -> Self {
+    pub fn new(channel: BalancedChannel, ttl: Duration) -> Self {
         Self {
             inner: Arc::new(Inner {
                 versions: std::sync::OnceLock::new(),

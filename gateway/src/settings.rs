@@ -68,14 +68,23 @@ impl Settings {
     }
 }
 
-/// Where the back-end services listen.
+/// Where the back-end services listen. Each is one gRPC endpoint or a comma-separated list; calls
+/// are balanced over every SERVING replica behind them, and a host name counts every address it
+/// resolves to (in Kubernetes, a headless Service: one address per ready pod).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServicesSettings {
-    /// The customer service's gRPC endpoint, e.g. `http://127.0.0.1:50051`.
+    /// The customer service, e.g. `http://127.0.0.1:50051`.
     pub customer: String,
-    /// The permission service's gRPC endpoint: sign-in, user status and every authorisation
-    /// decision (the gateway cannot serve the API without it).
+    /// The permission service: sign-in, user status and every authorisation decision (the
+    /// gateway cannot serve the API without it).
     pub permission: String,
+    /// How often endpoint host names are resolved again, so replicas added or removed are seen.
+    #[serde(default = "default_resolve_interval_secs")]
+    pub resolve_interval_secs: u64,
+}
+
+fn default_resolve_interval_secs() -> u64 {
+    5
 }
 
 /// How authorisation decisions are cached (see `authz`).

@@ -45,6 +45,7 @@ pub struct Application {
     readiness: Readiness,
     port: u16,
     grace: Duration,
+    drain_delay: Duration,
     /// The permission-events follower, started with the server.
     listener_task: Option<(
         crate::principals::Principals,
@@ -64,9 +65,14 @@ impl Application {
         let _ = crm_lifecycle::metrics_handle();
         let request_timeout = Duration::from_secs(settings.http.request_timeout_secs.max(1));
 
+        let balance = crm_grpc::balance::BalanceOptions {
+            connect_timeout: Duration::from_secs(3),
+            timeout: request_timeout,
+            resolve_interval: Duration::from_secs(settings.services.resolve_interval_secs.max(1)),
+        };
         let permission = crate::permission::PermissionService::connect_lazy(
             &settings.services.permission,
-            request_timeout,
+            &balance,
         )?;
         let principals = crate::principals::Principals::new(
             permission.channel(),
@@ -92,7 +98,7 @@ impl Application {
             Duration::from_secs(settings.authz.version_poll_secs.max(1)),
         );
         let state = AppState {
-            customers: CustomerService::connect_lazy(&settings.services.customer, request_timeout)?,
+            customers: CustomerService::connect_lazy(&settings.services.customer, &balance)?,
             permission,
             authz,
             auth: Arc::new(authenticator),
@@ -131,6 +137,7 @@ impl Application {
             readiness,
             port,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+            drain_delay: Duration::from_millis(settings.server.drain_delay_ms),
             listener_task: follower,
             version_poll,
         })
@@ -146,8 +153,9 @@ impl Application {
         self.readiness.clone()
     }
 
-    /// Serves until `stop` is cancelled, then turns not-ready at once, stops accepting
-    /// connections and lets in-flight requests finish, for at most `shutdown_grace_secs`.
+    /// Serves until `stop` is cancelled, then turns not-ready at once, goes on serving for
+    /// `drain_delay_ms` (load balancers take the pod out meanwhile), stops accepting connections
+    /// and lets in-flight requests finish, for at most `shutdown_grace_secs`.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> Result<(), Error> {
         let Self {
             listener,
@@ -155,6 +163,7 @@ impl Application {
             readiness,
             port,
             grace,
+            drain_delay,
             listener_task,
             version_poll,
         } = self;
@@ -171,6 +180,10 @@ impl Application {
             async move {
                 stop.cancelled().await;
                 readiness.set(false);
+                if !drain_delay.is_zero() {
+                    tracing::info!(delay_ms = ?drain_delay, "not ready; still serving while load balancers move away");
+                    tokio::time::sleep(drain_delay).await;
+                }
                 tracing::info!("shutting down: draining in-flight requests");
             }
         };
@@ -193,7 +206,7 @@ impl Application {
         tracing::info!(port, "gateway serving");
 
         stop.cancelled().await;
-        match tokio::time::timeout(grace, server).await {
+        match tokio::time::timeout(grace + drain_delay, server).await {
             Ok(Ok(result)) => result.map_err(Error::Serve)?,
             Ok(Err(join)) => return Err(Error::internal(anyhow::anyhow!("server task: {join}"))),
             Err(_) => tracing::warn!(

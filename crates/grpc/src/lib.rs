@@ -5,7 +5,11 @@
 //! - [`reflection`] and [`health`]: every server exposes `grpc.health.v1` (probed natively by
 //!   Kubernetes) and server reflection (grpcurl, Postman);
 //! - [`TracePropagation`]: a client interceptor that writes the current context into outgoing
-//!   metadata.
+//!   metadata;
+//! - [`balance::BalancedChannel`]: a client channel over every replica of a service, following
+//!   their health, so rolling restarts fail no call.
+
+pub mod balance;
 
 pub use tonic_health::ServingStatus;
 pub use tonic_health::server::HealthReporter;

@@ -8,8 +8,10 @@
 //! 3. creates/migrates the database, retrying until Postgres is there;
 //! 4. runs the service's warm-up, if any ([`Host::warm_up`]);
 //! 5. starts the background tasks (outbox relay, consumers) and turns ready;
-//! 6. on `stop` (SIGTERM): turns not-ready at once, lets in-flight calls finish, stops the
-//!    background tasks, and returns — bounded by the shutdown grace period.
+//! 6. on `stop` (SIGTERM): turns not-ready and NOT_SERVING at once, goes on serving for
+//!    `server.drain_delay_ms` while callers move away, then closes the listener, lets in-flight
+//!    calls finish, stops the background tasks, and returns — bounded by the shutdown grace
+//!    period.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -178,7 +180,9 @@ impl Host {
         let reflection = crm_grpc::reflection(descriptor_sets)
             .map_err(|e| HostError::Reflection(e.to_string()))?;
         let routes = routes.add_service(health_service).add_service(reflection);
-        let grpc_stop = stop.clone();
+        // The listener closes only after the drain delay that follows `stop` (see below).
+        let grpc_stop = CancellationToken::new();
+        let grpc_stopped = grpc_stop.clone();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
         let grpc = tokio::spawn(
             tonic::transport::Server::builder()
@@ -186,7 +190,10 @@ impl Host {
                 .timeout(Duration::from_secs(30))
                 .trace_fn(crm_grpc::request_span)
                 .add_routes(routes)
-                .serve_with_incoming_shutdown(incoming, async move { grpc_stop.cancelled().await }),
+                .serve_with_incoming_shutdown(
+                    incoming,
+                    async move { grpc_stopped.cancelled().await },
+                ),
         );
 
         let tasks_stop = CancellationToken::new();
@@ -215,6 +222,7 @@ impl Host {
             Err(crm_db::DbError::Cancelled) => {}
             Err(err) => {
                 stop.cancel();
+                grpc_stop.cancel();
                 tracing::error!(error = %err, "start-up failed");
                 let _ = grpc.await;
                 http_stop.cancel();
@@ -227,6 +235,18 @@ impl Host {
         health_reporter
             .set_service_status("", crm_grpc::ServingStatus::NotServing)
             .await;
+        // Not ready and NOT_SERVING already (the watcher above), yet still taking calls: callers
+        // that learn of it a moment late (a balancer watching health, endpoint propagation in
+        // the cluster) still get answers rather than a closed connection.
+        let delay = Duration::from_millis(server.drain_delay_ms);
+        if !delay.is_zero() {
+            tracing::info!(
+                delay_ms = server.drain_delay_ms,
+                "draining: still serving while callers move away"
+            );
+            tokio::time::sleep(delay).await;
+        }
+        grpc_stop.cancel();
         let drain = async {
             // In-flight gRPC calls finish first: they may still write outbox rows.
             match grpc.await {

@@ -67,6 +67,11 @@ pub struct ServerSettings {
     /// How long SIGTERM waits for in-flight work before giving up.
     #[serde(default = "default_shutdown_grace_secs")]
     pub shutdown_grace_secs: u64,
+    /// After SIGTERM, how long the process goes on taking new calls while it already reports
+    /// not-ready/NOT_SERVING, so that callers (the gateway's balancer, kube-proxy, ingresses) stop
+    /// sending before the listener closes. Counted before `shutdown_grace_secs`.
+    #[serde(default)]
+    pub drain_delay_ms: u64,
     /// Migrate the database and exit without serving (a Kubernetes migration Job runs the
     /// service's image with `CRM__SERVER__MIGRATE_ONLY=true`).
     #[serde(default)]

@@ -80,6 +80,7 @@ pub fn server_settings() -> crm_settings::ServerSettings {
         grpc_port: 0,
         http_port: 0,
         shutdown_grace_secs: 10,
+        drain_delay_ms: 0,
         migrate_only: false,
     }
 }

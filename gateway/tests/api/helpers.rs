@@ -209,6 +209,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
         services: ServicesSettings {
             customer: format!("http://127.0.0.1:{grpc_port}"),
             permission: permission_grpc.clone(),
+            resolve_interval_secs: 5,
         },
         auth: AuthSettings {
             issuer: if jwks { "crm".into() } else { ISSUER.into() },

@@ -50,6 +50,10 @@ helm.sh/chart: crm-{{ (index . 0).Chart.Version }}
       name: {{ $root.Values.secrets.permissionKeys }}
       key: key-encryption-key
 {{- end }}
+- name: CRM__SERVER__DRAIN_DELAY_MS
+  value: {{ $root.Values.shutdown.drainDelayMs | quote }}
+- name: CRM__SERVER__SHUTDOWN_GRACE_SECS
+  value: {{ $root.Values.shutdown.graceSecs | quote }}
 {{- if eq $name "gateway" }}
 - name: CRM__SERVICES__CUSTOMER
   value: "http://crm-customer:{{ $root.Values.components.customer.ports.grpc }}"

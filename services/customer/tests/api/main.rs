@@ -9,4 +9,5 @@ mod contacts;
 mod events;
 mod lists;
 mod outage;
+mod replicas;
 mod sigterm;

@@ -3,51 +3,20 @@
 //! it ran (the database holds exactly the answered writes), and the process exits 0 within its
 //! grace period.
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crm_proto::customer as pb;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::helpers::Process;
 
 #[tokio::test]
 async fn sigterm_drains_in_flight_calls_and_exits_zero() {
     let db_url = crm_testkit::fresh_db_url().await;
-    let (grpc, http) = (free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crm-customer"))
-        .env("CRM_ENVIRONMENT", "local")
-        .env("CRM__SERVER__HOST", "127.0.0.1")
-        .env("CRM__SERVER__GRPC_PORT", grpc.to_string())
-        .env("CRM__SERVER__HTTP_PORT", http.to_string())
-        .env("CRM__SERVER__SHUTDOWN_GRACE_SECS", "10")
-        .env("CRM__DATABASE__URL", &db_url)
-        .env("CRM__REDIS__URL", crm_testkit::redis_url())
-        .env(
-            "CRM__KAFKA__BROKERS",
-            crm_testkit::kafka_brokers().join(","),
-        )
-        .env("CRM__KAFKA__CREATE_TOPICS", "true")
-        .env("CRM__EVENTS__TOPIC", crm_testkit::unique("customer-events"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        // Kept for a failing run: the child's own account of what happened.
-        .stderr(
-            std::fs::File::create(
-                std::env::temp_dir().join(crm_testkit::unique("crm-customer-sigterm")),
-            )
-            .unwrap(),
-        )
-        .spawn()
-        .expect("start crm-customer");
-    crm_testkit::wait_ready(http, grpc).await;
+    let mut process = Process::new(&db_url, &crm_testkit::unique("customer-events"), 0);
+    process.start().await;
+    let (grpc, http) = (process.grpc, process.http);
 
     let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc}"))
         .unwrap()
@@ -101,21 +70,14 @@ async fn sigterm_drains_in_flight_calls_and_exits_zero() {
     assert!(before > 0, "load was running");
 
     let sent = Instant::now();
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    process.terminate();
     // Readiness goes first: not ready (or already gone) right away.
     let readyz = reqwest::get(format!("http://127.0.0.1:{http}/readyz")).await;
     assert!(
         readyz.as_ref().map_or(true, |r| r.status() == 503),
         "still ready after SIGTERM: {readyz:?}"
     );
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = process.wait().await;
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         let _ = w.await;
