@@ -70,6 +70,9 @@ impl Host {
         server: ServerSettings,
         database: DatabaseSettings,
     ) -> Result<Self, HostError> {
+        // Install the metrics recorder before anything counts: until it exists, counters are
+        // dropped (the first scrape would otherwise miss what happened before it).
+        let _ = crm_lifecycle::metrics_handle();
         let grpc_listener = bind(&server.host, server.grpc_port).await?;
         let http_listener = bind(&server.host, server.http_port).await?;
         let pool = crm_db::pool(&database)?;

@@ -30,11 +30,29 @@ pub enum SettingsError {
 
 /// Loads `T` from the compiled-in `defaults` YAML, the environment file and `CRM__` variables.
 pub fn load<T: DeserializeOwned>(defaults: &str) -> Result<T, SettingsError> {
+    load_with_lists(defaults, &[])
+}
+
+/// [`load`], where the variables of `list_keys` (besides `kafka.brokers`) are comma-separated
+/// lists, e.g. `CRM__AUDIT__TOPICS=a,b` for the key `audit.topics`.
+pub fn load_with_lists<T: DeserializeOwned>(
+    defaults: &str,
+    list_keys: &[&str],
+) -> Result<T, SettingsError> {
     let environment = std::env::var("CRM_ENVIRONMENT").unwrap_or_else(|_| "local".into());
     if !matches!(environment.as_str(), "local" | "production") {
         return Err(SettingsError::UnknownEnvironment(environment));
     }
     let dir = std::env::var("CRM_CONFIG_DIR").unwrap_or_else(|_| "config".into());
+    let mut variables = config::Environment::with_prefix("CRM")
+        .prefix_separator("__")
+        .separator("__")
+        .list_separator(",")
+        .with_list_parse_key("kafka.brokers")
+        .try_parsing(true);
+    for key in list_keys {
+        variables = variables.with_list_parse_key(key);
+    }
     let settings = config::Config::builder()
         .add_source(config::File::from_str(defaults, config::FileFormat::Yaml))
         .add_source(
@@ -42,14 +60,7 @@ pub fn load<T: DeserializeOwned>(defaults: &str) -> Result<T, SettingsError> {
                 .format(config::FileFormat::Yaml)
                 .required(false),
         )
-        .add_source(
-            config::Environment::with_prefix("CRM")
-                .prefix_separator("__")
-                .separator("__")
-                .list_separator(",")
-                .with_list_parse_key("kafka.brokers")
-                .try_parsing(true),
-        )
+        .add_source(variables)
         .build()?;
     Ok(settings.try_deserialize()?)
 }
@@ -152,6 +163,11 @@ pub struct KafkaSettings {
     /// How long one publish may take before the outbox relay counts it as failed and backs off.
     #[serde(default = "default_message_timeout_ms")]
     pub message_timeout_ms: u64,
+    /// How long a consumer may go silent before the group gives its partitions to the others:
+    /// how soon a crashed (SIGKILLed, lost) replica's share is taken over. A replica that stops
+    /// cleanly leaves its group at once and does not wait for this.
+    #[serde(default = "default_session_timeout_ms")]
+    pub session_timeout_ms: u64,
     /// Extra librdkafka properties (TLS, SASL, …), passed through as given.
     #[serde(default)]
     pub properties: std::collections::BTreeMap<String, String>,
@@ -167,6 +183,11 @@ fn default_replication() -> i32 {
 
 fn default_message_timeout_ms() -> u64 {
     10_000
+}
+
+fn default_session_timeout_ms() -> u64 {
+    // librdkafka's own default.
+    45_000
 }
 
 impl KafkaSettings {

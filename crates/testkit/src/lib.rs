@@ -70,6 +70,7 @@ pub fn kafka_settings(brokers: Vec<String>) -> crm_settings::KafkaSettings {
         partitions: 3,
         replication_factor: 1,
         message_timeout_ms: 5_000,
+        session_timeout_ms: 10_000,
         properties: Default::default(),
     }
 }

@@ -361,7 +361,7 @@ where
 
 impl Settings {
     pub fn load() -> Result<Self, crm_settings::SettingsError> {
-        crm_settings::load(include_str!("../config/base.yaml"))
+        crm_settings::load_with_lists(include_str!("../config/base.yaml"), &["audit.topics"])
     }
 }
 

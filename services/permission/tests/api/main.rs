@@ -6,6 +6,7 @@ mod helpers;
 mod access;
 mod api_clients;
 mod boot;
+mod consumer_replicas;
 mod demo_org;
 mod departments;
 mod events;
