@@ -358,3 +358,11 @@ pub fn socket_addr_of(url: &str) -> std::net::SocketAddr {
         .next()
         .expect("an address")
 }
+
+/// A loopback port free right now (for a child process that must be told its port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}

@@ -199,19 +199,11 @@ pub struct Process {
     child: Option<std::process::Child>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Process {
     pub fn new(db_url: &str, topic: &str, drain_delay_ms: u64) -> Self {
         Self {
-            grpc: free_port(),
-            http: free_port(),
+            grpc: crm_testkit::free_port(),
+            http: crm_testkit::free_port(),
             db_url: db_url.to_string(),
             topic: topic.to_string(),
             drain_delay_ms,

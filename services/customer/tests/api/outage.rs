@@ -83,3 +83,124 @@ async fn late_and_lost_postgres_mean_not_ready_then_errors_then_full_recovery() 
     stop.cancel();
     handle.await.unwrap().expect("a clean shutdown");
 }
+
+/// Started with Postgres, Kafka and Redis all unreachable. Postgres is what it cannot answer
+/// without: not ready until it comes. Kafka and Redis are not (ADR 0003, 0004): writes wait in
+/// the outbox, reads miss the cache, so the service turns ready without them — a pod restarted
+/// during a broker or cache outage serves like its siblings instead of staying out — and when
+/// they come the waiting events go out (nothing lost, nothing doubled) and reads are cached.
+#[tokio::test]
+async fn started_before_its_dependencies_it_waits_for_postgres_and_catches_up_with_the_rest() {
+    let db_url = crm_testkit::fresh_db_url().await;
+    let postgres = crm_testkit::TcpProxy::start(crm_testkit::socket_addr_of(&db_url), false).await;
+    let redis = crm_testkit::TcpProxy::start(
+        crm_testkit::socket_addr_of(&crm_testkit::redis_url()),
+        false,
+    )
+    .await;
+    let mut broker = crm_testkit::TansuBroker::start().await;
+    broker.stop();
+    let mut redis_settings = crm_testkit::redis_settings();
+    redis_settings.url = redis.rewrite(&crm_testkit::redis_url()).into();
+    let topic = crm_testkit::unique("customer-events");
+    let settings = crm_customer::Settings {
+        server: crm_testkit::server_settings(),
+        database: crm_testkit::database_settings(postgres.rewrite(&db_url)),
+        redis: redis_settings.clone(),
+        kafka: crm_testkit::kafka_settings(broker.brokers()),
+        events: EventsSettings {
+            topic: topic.clone(),
+        },
+        cache: CacheSettings { ttl_secs: 60 },
+    };
+    let app = crm_customer::Application::build(settings).await.unwrap();
+    let (grpc, http) = (app.grpc_port(), app.http_port());
+    let stop = crm_lifecycle::CancellationToken::new();
+    let handle = tokio::spawn(app.run_until_stopped(stop.clone()));
+    let readyz = || async move {
+        reqwest::get(format!("http://127.0.0.1:{http}/readyz"))
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(readyz().await, 503, "not ready without Postgres");
+    assert!(!handle.is_finished(), "waiting, not exited");
+
+    // Postgres comes; Kafka and Redis are still away.
+    postgres.set_up(true);
+    crm_testkit::wait_ready(http, grpc).await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = pb::customer_service_client::CustomerServiceClient::new(channel);
+    let system = crm_access::Access::system(uuid::Uuid::now_v7());
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut request = tonic::Request::new(pb::CreateAccountRequest {
+            name: format!("while the broker is away {i}"),
+            ..Default::default()
+        });
+        system.to_metadata(request.metadata_mut());
+        ids.push(
+            client
+                .create_account(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .id,
+        );
+    }
+    let get = |id: String| {
+        let mut request = tonic::Request::new(pb::GetAccountRequest { id });
+        system.to_metadata(request.metadata_mut());
+        let mut client = client.clone();
+        async move { client.get_account(request).await }
+    };
+    get(ids[0].clone()).await.expect("reads without Redis");
+
+    // Kafka comes: the waiting events go out, once each.
+    broker.resume().await;
+    let events = crm_testkit::collect_events(
+        &broker.brokers(),
+        &topic,
+        ids.len(),
+        Duration::from_secs(60),
+    )
+    .await;
+    let mut subjects: Vec<String> = events.iter().map(|(e, _)| e.subject.clone()).collect();
+    subjects.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(subjects, expected, "each write's event, once");
+
+    // Redis comes: reads fill the cache again.
+    redis.set_up(true);
+    let mut conn = redis::Client::open(crm_testkit::redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let pattern = format!("{}:customer:*", redis_settings.key_prefix);
+    let started = Instant::now();
+    loop {
+        get(ids[1].clone()).await.expect("reads");
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(&pattern)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the cache was never used again"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    stop.cancel();
+    handle.await.unwrap().expect("a clean shutdown");
+}

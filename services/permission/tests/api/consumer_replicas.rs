@@ -15,14 +15,6 @@ use uuid::Uuid;
 
 const PARTITIONS: i32 = 4;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// One `crm-permission` process whose audit consumer follows `source`.
 struct Replica {
     http: u16,
@@ -31,7 +23,7 @@ struct Replica {
 
 impl Replica {
     async fn start(db_url: &str, source: &str, group: &str, session_timeout_ms: u64) -> Self {
-        let (grpc, http) = (free_port(), free_port());
+        let (grpc, http) = (crm_testkit::free_port(), crm_testkit::free_port());
         let log = std::fs::File::create(
             std::env::temp_dir().join(crm_testkit::unique("crm-permission-consumer")),
         )
