@@ -238,10 +238,10 @@ impl Run {
     }
 }
 
-// Tansu 0.6, the broker `./dev test` starts when no Apache Kafka is configured, never evicts a
-// member that stopped heartbeating: the survivor stays in its generation and the killed
-// replica's partitions are never reassigned (seen in librdkafka's cgrp log: heartbeats keep
-// succeeding in generation 1). Run it against Apache Kafka:
+// Tansu 0.6, the broker `./dev test` starts when no Apache Kafka is configured, notices the
+// missed heartbeats but never reassigns the dead member's partitions: the survivor's rejoin is
+// answered from the formed group (same generation, old assignment; its coordinator debug log says
+// `join_outcome=None`). Run it against Apache Kafka:
 // `KAFKA_BROKERS=… cargo nextest run -p crm-permission --run-ignored all -E 'test(a_killed)'`.
 #[tokio::test]
 #[ignore = "needs a broker that evicts dead group members (Apache Kafka); Tansu 0.6 does not"]
