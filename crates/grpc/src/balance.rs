@@ -60,7 +60,6 @@ pub struct BalancedChannel {
 struct Target {
     /// As configured; also the `:authority` the replicas see.
     uri: Uri,
-    scheme: String,
     host: String,
     port: u16,
 }
@@ -115,16 +114,6 @@ impl BalancedChannel {
         tokio::spawn(resolve_forever(Arc::downgrade(&shared)));
         Ok(Self { shared })
     }
-
-    /// How many replicas are known, and how many of them are SERVING.
-    pub fn replicas(&self) -> (usize, usize) {
-        let members = self.shared.members.read().expect("not poisoned");
-        let serving = members
-            .iter()
-            .filter(|m| m.serving.load(Ordering::Relaxed))
-            .count();
-        (members.len(), serving)
-    }
 }
 
 fn parse_target(url: &str) -> Result<Target, InvalidEndpoint> {
@@ -136,14 +125,18 @@ fn parse_target(url: &str) -> Result<Target, InvalidEndpoint> {
         .parse()
         .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
     let scheme = uri.scheme_str().ok_or_else(|| invalid("no scheme"))?;
+    // Refused here rather than failing every call later: no TLS is compiled into the clients.
     let default_port = match scheme {
         "http" => 80,
-        "https" => 443,
-        _ => return Err(invalid("the scheme must be http or https")),
+        "https" => {
+            return Err(invalid(
+                "TLS to the services is not supported yet; use http://",
+            ));
+        }
+        _ => return Err(invalid("the scheme must be http")),
     };
     let host = uri.host().ok_or_else(|| invalid("no host"))?;
     Ok(Target {
-        scheme: scheme.to_string(),
         // `[::1]` in a URI is `::1` to the resolver.
         host: host
             .trim_start_matches('[')
@@ -205,7 +198,7 @@ impl Shared {
 
     fn member(&self, target: usize, addr: SocketAddr) -> Member {
         let t = &self.targets[target];
-        let uri = format!("{}://{addr}", t.scheme);
+        let uri = format!("http://{addr}");
         let endpoint = Endpoint::from_shared(uri)
             .expect("a socket address makes a valid URI")
             .origin(t.uri.clone())
@@ -353,18 +346,16 @@ mod tests {
     fn endpoints_are_parsed_with_default_ports() {
         let t = parse_target("http://crm-customer-headless:50051").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("crm-customer-headless", 50051));
-        let t = parse_target("https://[::1]").unwrap();
-        assert_eq!(
-            (t.scheme.as_str(), t.host.as_str(), t.port),
-            ("https", "::1", 443)
-        );
+        let t = parse_target("http://[::1]").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 80));
     }
 
     #[test]
     fn bad_endpoints_are_refused_with_the_reason() {
         for (url, reason) in [
             ("crm-customer:50051", "scheme"),
-            ("ftp://crm-customer:50051", "http or https"),
+            ("ftp://crm-customer:50051", "must be http"),
+            ("https://crm-customer:50051", "TLS"),
             ("http://", "invalid"),
         ] {
             let err = parse_target(url).err().expect(url);

@@ -366,3 +366,91 @@ pub fn free_port() -> u16 {
         .expect("a free port")
         .port()
 }
+
+/// A service binary run as its own process on fixed loopback ports, as Kubernetes runs a pod:
+/// tests send it real signals. A restart ([`ServiceProcess::start`] again) comes back on the same
+/// ports, as a pod behind a headless Service comes back under the same name. Its output goes to a
+/// file in the temp directory, kept for a failing run (`CRM_TEST_CHILD_LOG` sets its `RUST_LOG`,
+/// default `warn`). Killed on drop.
+pub struct ServiceProcess {
+    pub grpc: u16,
+    pub http: u16,
+    bin: String,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+}
+
+impl ServiceProcess {
+    /// `bin` (`env!("CARGO_BIN_EXE_…")`) with the local defaults, its ports, and `env` on top.
+    pub fn new(bin: &str, env: &[(&str, String)]) -> Self {
+        Self {
+            grpc: free_port(),
+            http: free_port(),
+            bin: bin.to_string(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            child: None,
+        }
+    }
+
+    /// Starts the process and waits until it is ready.
+    pub async fn start(&mut self) {
+        let name = std::path::Path::new(&self.bin)
+            .file_name()
+            .map_or("service".into(), |n| n.to_string_lossy().into_owned());
+        let log =
+            std::fs::File::create(std::env::temp_dir().join(unique(&name))).expect("a log file");
+        let child = Command::new(&self.bin)
+            .env("CRM_ENVIRONMENT", "local")
+            .env("CRM__SERVER__HOST", "127.0.0.1")
+            .env("CRM__SERVER__GRPC_PORT", self.grpc.to_string())
+            .env("CRM__SERVER__HTTP_PORT", self.http.to_string())
+            .env("CRM__SERVER__SHUTDOWN_GRACE_SECS", "10")
+            .env(
+                "RUST_LOG",
+                std::env::var("CRM_TEST_CHILD_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(log.try_clone().expect("a log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin));
+        self.child = Some(child);
+        wait_ready(self.http, self.grpc).await;
+    }
+
+    /// Sends `signal` (`TERM`, `KILL`); [`ServiceProcess::wait`] then reaps the process.
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("running");
+        let sent = Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for the process to exit.
+    pub async fn wait(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .expect("join")
+            .expect("wait")
+    }
+
+    /// Its gRPC endpoint, `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc)
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -188,94 +188,20 @@ pub fn as_caller<T>(access: &crm_access::Access, message: T) -> tonic::Request<T
     request
 }
 
-/// A real `crm-customer` process on fixed loopback ports (a restart comes back on the same
-/// ones, as a pod behind a headless Service comes back under the same name). Killed on drop.
-pub struct Process {
-    pub grpc: u16,
-    pub http: u16,
-    db_url: String,
-    topic: String,
-    drain_delay_ms: u64,
-    child: Option<std::process::Child>,
-}
-
-impl Process {
-    pub fn new(db_url: &str, topic: &str, drain_delay_ms: u64) -> Self {
-        Self {
-            grpc: crm_testkit::free_port(),
-            http: crm_testkit::free_port(),
-            db_url: db_url.to_string(),
-            topic: topic.to_string(),
-            drain_delay_ms,
-            child: None,
-        }
-    }
-
-    /// Starts the process and waits until it is ready.
-    pub async fn start(&mut self) {
-        use std::process::{Command, Stdio};
-        let child = Command::new(env!("CARGO_BIN_EXE_crm-customer"))
-            .env("CRM_ENVIRONMENT", "local")
-            .env("CRM__SERVER__HOST", "127.0.0.1")
-            .env("CRM__SERVER__GRPC_PORT", self.grpc.to_string())
-            .env("CRM__SERVER__HTTP_PORT", self.http.to_string())
-            .env("CRM__SERVER__SHUTDOWN_GRACE_SECS", "10")
-            .env(
-                "CRM__SERVER__DRAIN_DELAY_MS",
-                self.drain_delay_ms.to_string(),
-            )
-            .env("CRM__DATABASE__URL", &self.db_url)
-            .env("CRM__REDIS__URL", crm_testkit::redis_url())
-            .env(
+/// A real `crm-customer` process (not started yet) on `db_url`, publishing to `topic`.
+pub fn process(db_url: &str, topic: &str, drain_delay_ms: u64) -> crm_testkit::ServiceProcess {
+    crm_testkit::ServiceProcess::new(
+        env!("CARGO_BIN_EXE_crm-customer"),
+        &[
+            ("CRM__SERVER__DRAIN_DELAY_MS", drain_delay_ms.to_string()),
+            ("CRM__DATABASE__URL", db_url.to_string()),
+            ("CRM__REDIS__URL", crm_testkit::redis_url()),
+            (
                 "CRM__KAFKA__BROKERS",
                 crm_testkit::kafka_brokers().join(","),
-            )
-            .env("CRM__KAFKA__CREATE_TOPICS", "true")
-            .env("CRM__EVENTS__TOPIC", &self.topic)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            // Kept for a failing run: the child's own account of what happened.
-            .stderr(
-                std::fs::File::create(
-                    std::env::temp_dir().join(crm_testkit::unique("crm-customer")),
-                )
-                .unwrap(),
-            )
-            .spawn()
-            .expect("start crm-customer");
-        self.child = Some(child);
-        crm_testkit::wait_ready(self.http, self.grpc).await;
-    }
-
-    /// Sends SIGTERM, as Kubernetes does; [`Process::wait`] then reaps it.
-    pub fn terminate(&mut self) {
-        let child = self.child.as_ref().expect("running");
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-    }
-
-    /// Waits for the process to exit and returns its status.
-    pub async fn wait(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("running");
-        tokio::task::spawn_blocking(move || child.wait())
-            .await
-            .unwrap()
-            .unwrap()
-    }
-
-    pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.grpc)
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+            ),
+            ("CRM__KAFKA__CREATE_TOPICS", "true".into()),
+            ("CRM__EVENTS__TOPIC", topic.to_string()),
+        ],
+    )
 }

@@ -8,39 +8,54 @@ use crm_customer::settings::{CacheSettings, EventsSettings};
 use crm_proto::customer as pb;
 use tonic::Code;
 
+fn settings(
+    database_url: String,
+    redis: crm_settings::RedisSettings,
+    brokers: Vec<String>,
+    topic: &str,
+) -> crm_customer::Settings {
+    crm_customer::Settings {
+        server: crm_testkit::server_settings(),
+        database: crm_testkit::database_settings(database_url),
+        redis,
+        kafka: crm_testkit::kafka_settings(brokers),
+        events: EventsSettings {
+            topic: topic.to_string(),
+        },
+        cache: CacheSettings { ttl_secs: 60 },
+    }
+}
+
+/// `/readyz`'s status, 0 when it does not answer.
+async fn readyz(http_port: u16) -> u16 {
+    reqwest::get(format!("http://127.0.0.1:{http_port}/readyz"))
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
 #[tokio::test]
 async fn late_and_lost_postgres_mean_not_ready_then_errors_then_full_recovery() {
     let db_url = crm_testkit::fresh_db_url().await;
     let proxy = crm_testkit::TcpProxy::start(crm_testkit::socket_addr_of(&db_url), false).await;
-    let mut database = crm_testkit::database_settings(proxy.rewrite(&db_url));
-    database.acquire_timeout_secs = 2;
-    let settings = crm_customer::Settings {
-        server: crm_testkit::server_settings(),
-        database,
-        redis: crm_testkit::redis_settings(),
-        kafka: crm_testkit::kafka_settings(crm_testkit::kafka_brokers()),
-        events: EventsSettings {
-            topic: crm_testkit::unique("customer-events"),
-        },
-        cache: CacheSettings { ttl_secs: 60 },
-    };
+    let mut settings = settings(
+        proxy.rewrite(&db_url),
+        crm_testkit::redis_settings(),
+        crm_testkit::kafka_brokers(),
+        &crm_testkit::unique("customer-events"),
+    );
+    settings.database.acquire_timeout_secs = 2;
     let app = crm_customer::Application::build(settings).await.unwrap();
     let (grpc, http) = (app.grpc_port(), app.http_port());
     let stop = crm_lifecycle::CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(stop.clone()));
-    let readyz = || async move {
-        reqwest::get(format!("http://127.0.0.1:{http}/readyz"))
-            .await
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0)
-    };
 
     // Postgres unreachable: alive (health) but not ready, for as long as it takes.
     tokio::time::sleep(Duration::from_secs(3)).await;
     if handle.is_finished() {
         panic!("exited: {:?}", handle.await);
     }
-    assert_eq!(readyz().await, 503, "not ready without its database");
+    assert_eq!(readyz(http).await, 503, "not ready without its database");
     assert!(!handle.is_finished(), "waiting, not exited");
 
     proxy.set_up(true);
@@ -103,28 +118,18 @@ async fn started_before_its_dependencies_it_waits_for_postgres_and_catches_up_wi
     let mut redis_settings = crm_testkit::redis_settings();
     redis_settings.url = redis.rewrite(&crm_testkit::redis_url()).into();
     let topic = crm_testkit::unique("customer-events");
-    let settings = crm_customer::Settings {
-        server: crm_testkit::server_settings(),
-        database: crm_testkit::database_settings(postgres.rewrite(&db_url)),
-        redis: redis_settings.clone(),
-        kafka: crm_testkit::kafka_settings(broker.brokers()),
-        events: EventsSettings {
-            topic: topic.clone(),
-        },
-        cache: CacheSettings { ttl_secs: 60 },
-    };
+    let settings = settings(
+        postgres.rewrite(&db_url),
+        redis_settings.clone(),
+        broker.brokers(),
+        &topic,
+    );
     let app = crm_customer::Application::build(settings).await.unwrap();
     let (grpc, http) = (app.grpc_port(), app.http_port());
     let stop = crm_lifecycle::CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(stop.clone()));
-    let readyz = || async move {
-        reqwest::get(format!("http://127.0.0.1:{http}/readyz"))
-            .await
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0)
-    };
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(readyz().await, 503, "not ready without Postgres");
+    assert_eq!(readyz(http).await, 503, "not ready without Postgres");
     assert!(!handle.is_finished(), "waiting, not exited");
 
     // Postgres comes; Kafka and Redis are still away.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crm_lifecycle::CancellationToken;
 
-use crate::helpers::Process;
+use crate::helpers::process;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -138,8 +138,8 @@ async fn restarting_each_replica_under_load_fails_no_request() {
     let stop = CancellationToken::new();
     // As deployed: callers get a moment to see NOT_SERVING before the listener closes.
     let mut replicas = [
-        Process::new(&db_url, &topic, 1000),
-        Process::new(&db_url, &topic, 1000),
+        process(&db_url, &topic, 1000),
+        process(&db_url, &topic, 1000),
     ];
     for replica in &mut replicas {
         replica.start().await;
@@ -232,7 +232,7 @@ async fn restarting_each_replica_under_load_fails_no_request() {
     // Restart each replica in turn; while one is away the other answers everything.
     for (i, replica) in replicas.iter_mut().enumerate() {
         let before = created.load(Ordering::Relaxed);
-        replica.terminate();
+        replica.signal("TERM");
         let status = replica.wait().await;
         assert!(status.success(), "replica {i} exit status {status}");
         tokio::time::sleep(Duration::from_millis(500)).await;

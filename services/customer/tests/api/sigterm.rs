@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use crm_proto::customer as pb;
 
-use crate::helpers::Process;
+use crate::helpers::process;
 
 #[tokio::test]
 async fn sigterm_drains_in_flight_calls_and_exits_zero() {
     let db_url = crm_testkit::fresh_db_url().await;
-    let mut process = Process::new(&db_url, &crm_testkit::unique("customer-events"), 0);
+    let mut process = process(&db_url, &crm_testkit::unique("customer-events"), 0);
     process.start().await;
     let (grpc, http) = (process.grpc, process.http);
 
@@ -70,7 +70,7 @@ async fn sigterm_drains_in_flight_calls_and_exits_zero() {
     assert!(before > 0, "load was running");
 
     let sent = Instant::now();
-    process.terminate();
+    process.signal("TERM");
     // Readiness goes first: not ready (or already gone) right away.
     let readyz = reqwest::get(format!("http://127.0.0.1:{http}/readyz")).await;
     assert!(

@@ -5,89 +5,46 @@
 //! - SIGTERM one: it exits 0, commits what it finished and leaves the group, so the other takes
 //!   over at once (long before the session timeout) with nothing to redeliver.
 
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crm_events::Envelope;
 use crm_lifecycle::CancellationToken;
+use crm_testkit::ServiceProcess;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use uuid::Uuid;
 
 const PARTITIONS: i32 = 4;
 
-/// One `crm-permission` process whose audit consumer follows `source`.
-struct Replica {
-    http: u16,
-    child: Option<Child>,
-}
-
-impl Replica {
-    async fn start(db_url: &str, source: &str, group: &str, session_timeout_ms: u64) -> Self {
-        let (grpc, http) = (crm_testkit::free_port(), crm_testkit::free_port());
-        let log = std::fs::File::create(
-            std::env::temp_dir().join(crm_testkit::unique("crm-permission-consumer")),
-        )
-        .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_crm-permission"))
-            .env("CRM_ENVIRONMENT", "local")
-            .env("CRM__SERVER__HOST", "127.0.0.1")
-            .env("CRM__SERVER__GRPC_PORT", grpc.to_string())
-            .env("CRM__SERVER__HTTP_PORT", http.to_string())
-            .env("CRM__SERVER__SHUTDOWN_GRACE_SECS", "10")
-            .env("CRM__DATABASE__URL", db_url)
-            .env(
+/// A `crm-permission` process, ready, whose audit consumer follows `source`.
+async fn replica(
+    db_url: &str,
+    source: &str,
+    group: &str,
+    session_timeout_ms: u64,
+) -> ServiceProcess {
+    let mut process = ServiceProcess::new(
+        env!("CARGO_BIN_EXE_crm-permission"),
+        &[
+            ("CRM__DATABASE__URL", db_url.to_string()),
+            (
                 "CRM__KAFKA__BROKERS",
                 crm_testkit::kafka_brokers().join(","),
-            )
-            .env("CRM__KAFKA__CREATE_TOPICS", "true")
-            .env(
+            ),
+            ("CRM__KAFKA__CREATE_TOPICS", "true".into()),
+            (
                 "CRM__KAFKA__SESSION_TIMEOUT_MS",
                 session_timeout_ms.to_string(),
-            )
-            .env(
+            ),
+            (
                 "CRM__EVENTS__TOPIC",
                 crm_testkit::unique("permission-events"),
-            )
-            .env("CRM__AUDIT__TOPICS", source)
-            .env("CRM__AUDIT__CONSUMER_GROUP", group)
-            // CRM_TEST_CHILD_LOG=debug to see the group's rebalances in the kept log.
-            .env(
-                "RUST_LOG",
-                std::env::var("CRM_TEST_CHILD_LOG").unwrap_or("warn".into()),
-            )
-            // Kept for a failing run: the child's own account of what happened.
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start crm-permission");
-        crm_testkit::wait_ready(http, grpc).await;
-        Self {
-            http,
-            child: Some(child),
-        }
-    }
-
-    /// This process's `events_consumed_total` for `outcome` (applied or duplicate).
-    async fn consumed(&self, outcome: &str) -> u64 {
-        consumed(self.http, outcome).await
-    }
-
-    fn signal(&self, signal: &str) {
-        let child = self.child.as_ref().expect("running");
-        let sent = Command::new("kill")
-            .args([&format!("-{signal}"), &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-    }
-
-    async fn wait(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("running");
-        tokio::task::spawn_blocking(move || child.wait())
-            .await
-            .unwrap()
-            .unwrap()
-    }
+            ),
+            ("CRM__AUDIT__TOPICS", source.to_string()),
+            ("CRM__AUDIT__CONSUMER_GROUP", group.to_string()),
+        ],
+    );
+    process.start().await;
+    process
 }
 
 /// `events_consumed_total` for `outcome` from the `/metrics` on `http_port` (0 if unreachable).
@@ -101,15 +58,6 @@ async fn consumed(http_port: u16, outcome: &str) -> u64 {
         .filter(|l| l.starts_with("events_consumed_total{") && l.contains(&label))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// Publishes events to `topic` (random keys: every partition gets some) until `stop`; returns
@@ -148,7 +96,7 @@ async fn publish_until(topic: String, source: String, stop: CancellationToken) -
 struct Run {
     db: sqlx::PgPool,
     source: String,
-    replicas: [Replica; 2],
+    replicas: [ServiceProcess; 2],
     stop_publishing: CancellationToken,
     publisher: tokio::task::JoinHandle<Vec<Uuid>>,
 }
@@ -164,22 +112,22 @@ async fn start(session_timeout_ms: u64) -> Run {
         .await
         .expect("source topic");
     let group = crm_testkit::unique("audit");
-    let a = Replica::start(&db_url, &topic, &group, session_timeout_ms).await;
+    let a = replica(&db_url, &topic, &group, session_timeout_ms).await;
     let stop_publishing = CancellationToken::new();
     let publisher = tokio::spawn(publish_until(
         topic.clone(),
         source.clone(),
         stop_publishing.clone(),
     ));
-    let b = Replica::start(&db_url, &topic, &group, session_timeout_ms).await;
+    let b = replica(&db_url, &topic, &group, session_timeout_ms).await;
     // Both share the partitions: each applies some of the events.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while a.consumed("applied").await == 0 || b.consumed("applied").await == 0 {
+    while consumed(a.http, "applied").await == 0 || consumed(b.http, "applied").await == 0 {
         assert!(
             Instant::now() < deadline,
             "both replicas never got partitions (applied: {} and {})",
-            a.consumed("applied").await,
-            b.consumed("applied").await
+            consumed(a.http, "applied").await,
+            consumed(b.http, "applied").await
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
