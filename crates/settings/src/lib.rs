@@ -166,7 +166,10 @@ pub struct KafkaSettings {
     /// How long a consumer may go silent before the group gives its partitions to the others:
     /// how soon a crashed (SIGKILLed, lost) replica's share is taken over. A replica that stops
     /// cleanly leaves its group at once and does not wait for this.
-    #[serde(default = "default_session_timeout_ms")]
+    #[serde(
+        default = "default_session_timeout_ms",
+        deserialize_with = "session_timeout_ms"
+    )]
     pub session_timeout_ms: u64,
     /// Extra librdkafka properties (TLS, SASL, …), passed through as given.
     #[serde(default)]
@@ -188,6 +191,18 @@ fn default_message_timeout_ms() -> u64 {
 fn default_session_timeout_ms() -> u64 {
     // librdkafka's own default.
     45_000
+}
+
+/// librdkafka's range, refused at load: out of it the consumer could not even be created, and
+/// the service would run without it.
+fn session_timeout_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let ms = u64::deserialize(d)?;
+    if !(1_000..=3_600_000).contains(&ms) {
+        return Err(serde::de::Error::custom(format!(
+            "kafka.session_timeout_ms must be between 1000 and 3600000, not {ms}"
+        )));
+    }
+    Ok(ms)
 }
 
 impl KafkaSettings {
@@ -232,6 +247,28 @@ kafka: { brokers: ["localhost:9092"] }
         let s: Sample = load(DEFAULTS).unwrap();
         assert_eq!(s.server.grpc_port, 0);
         assert_eq!(s.kafka.bootstrap_servers(), "a:1,b:2");
+        assert_eq!(s.kafka.session_timeout_ms, 45_000);
+
+        // A list variable, for the keys a service names.
+        #[derive(Debug, Deserialize)]
+        struct Audit {
+            topics: Vec<String>,
+        }
+        #[derive(Debug, Deserialize)]
+        struct WithList {
+            audit: Audit,
+        }
+        unsafe { std::env::set_var("CRM__AUDIT__TOPICS", "x,y") };
+        let s: WithList = load_with_lists("audit: { topics: [a] }", &["audit.topics"]).unwrap();
+        assert_eq!(s.audit.topics, ["x", "y"]);
+        unsafe { std::env::remove_var("CRM__AUDIT__TOPICS") };
+
+        for bad in ["0", "999", "3600001"] {
+            unsafe { std::env::set_var("CRM__KAFKA__SESSION_TIMEOUT_MS", bad) };
+            let err = load::<Sample>(DEFAULTS).unwrap_err().to_string();
+            assert!(err.contains("kafka.session_timeout_ms"), "{bad}: {err}");
+        }
+        unsafe { std::env::remove_var("CRM__KAFKA__SESSION_TIMEOUT_MS") };
 
         unsafe { std::env::set_var("CRM_ENVIRONMENT", "staging") };
         assert!(matches!(
