@@ -72,8 +72,7 @@ return 0
 /// A Redis connection that connects on first use (the gateway starts without Redis) and the
 /// bound on each command. Clones share one multiplexed connection.
 pub fn lazy_redis(redis: &RedisSettings) -> Result<(ConnectionManager, Duration), Error> {
-    let client =
-        redis::Client::open(redis.url()).map_err(|e| Error::Config(format!("redis.url: {e}")))?;
+    let client = crm_cache::connect::client(redis).map_err(|e| Error::Config(e.to_string()))?;
     let timeout = Duration::from_millis(redis.timeout_ms.max(1));
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(timeout))

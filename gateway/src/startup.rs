@@ -85,6 +85,10 @@ impl Application {
             Duration::from_secs(settings.authz.cache_ttl_secs),
         );
         let authenticator = Authenticator::new(&settings.auth)?.with_principals(principals.clone());
+        if let Some(kafka) = &settings.kafka {
+            crm_events::kafka::check_config(kafka)
+                .map_err(|e| Error::Config(format!("kafka: {e}")))?;
+        }
         // Followed from run_until_stopped: (what, broker, topic).
         let follower = settings.kafka.as_ref().map(|kafka| {
             (

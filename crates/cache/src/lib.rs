@@ -16,6 +16,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub mod connect;
+
+pub use connect::ConnectError;
 use crm_settings::RedisSettings;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
@@ -47,7 +50,7 @@ pub struct VersionedCache {
 }
 
 struct Inner {
-    client: Option<redis::Client>,
+    client: redis::Client,
     conn: Mutex<Option<ConnectionManager>>,
     last_attempt: Mutex<Option<Instant>>,
     prefix: String,
@@ -57,16 +60,15 @@ struct Inner {
 }
 
 impl VersionedCache {
-    /// Never fails: with a bad URL or no Redis, the cache is simply always a miss.
-    pub fn new(settings: &RedisSettings, namespace: &str, ttl: Duration) -> Self {
-        let client = match redis::Client::open(settings.url()) {
-            Ok(c) => Some(c),
-            Err(err) => {
-                tracing::error!(error = %err, "invalid redis URL; caching disabled");
-                None
-            }
-        };
-        Self {
+    /// Fails only on a configuration mistake (a bad URL, an unreadable TLS file), so it stops
+    /// the start; with no Redis reachable the cache is simply a miss until it comes.
+    pub fn new(
+        settings: &RedisSettings,
+        namespace: &str,
+        ttl: Duration,
+    ) -> Result<Self, ConnectError> {
+        let client = connect::client(settings)?;
+        Ok(Self {
             inner: Arc::new(Inner {
                 client,
                 conn: Mutex::new(None),
@@ -76,7 +78,7 @@ impl VersionedCache {
                 timeout: Duration::from_millis(settings.timeout_ms),
                 script: redis::Script::new(PUT_IF_NEWER),
             }),
-        }
+        })
     }
 
     fn key(&self, kind: &str, id: &str) -> String {
@@ -85,7 +87,7 @@ impl VersionedCache {
 
     /// A connection, or None while Redis is unreachable (reconnects at most once a second).
     async fn conn(&self) -> Option<ConnectionManager> {
-        let client = self.inner.client.as_ref()?;
+        let client = &self.inner.client;
         if let Some(conn) = self.inner.conn.lock().await.as_ref() {
             return Some(conn.clone());
         }

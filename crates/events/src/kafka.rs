@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crm_settings::KafkaSettings;
+use crm_settings::secrecy::ExposeSecret;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -10,14 +11,47 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use crate::EventError;
 
-/// Base client configuration: brokers plus any pass-through properties (TLS, SASL).
+/// Base client configuration: brokers, TLS and SASL (`kafka.security`), then the pass-through
+/// properties. librdkafka reads the certificate files when a client is created, so a missing or
+/// unreadable file fails the service's start with librdkafka's message.
 pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", settings.bootstrap_servers());
+    let security = &settings.security;
+    config.set("security.protocol", security.protocol.as_str());
+    if security.protocol.uses_tls() {
+        match &security.tls.ca_file {
+            Some(ca) => config.set("ssl.ca.location", ca.to_string_lossy()),
+            // OpenSSL's compiled-in default path is not where every image keeps its roots.
+            None => config.set("ssl.ca.location", "probe"),
+        };
+        if let Some(client) = &security.tls.client_cert {
+            config
+                .set(
+                    "ssl.certificate.location",
+                    client.cert_file.to_string_lossy(),
+                )
+                .set("ssl.key.location", client.key_file.to_string_lossy());
+        }
+    }
+    if let Some(sasl) = &security.sasl {
+        config
+            .set("sasl.mechanisms", sasl.mechanism.as_str())
+            .set("sasl.username", &sasl.username)
+            .set("sasl.password", sasl.password.expose_secret());
+    }
     for (key, value) in &settings.properties {
         config.set(key, value);
     }
     config
+}
+
+/// Makes (and drops) a client from `settings`, so that what librdkafka refuses — an unreadable
+/// certificate or key, an unknown property — stops the start with its message, instead of a
+/// running process whose relay or consumer never started. Waits for no broker.
+pub fn check_config(settings: &KafkaSettings) -> Result<(), EventError> {
+    producer_config(settings).create::<rdkafka::producer::BaseProducer>()?;
+    Ok(())
 }
 
 /// Producer configuration: idempotent, acknowledged by all in-sync replicas, and bounded in time

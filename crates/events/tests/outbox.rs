@@ -13,12 +13,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 async fn fresh_pool() -> PgPool {
-    let url = crm_testkit::fresh_db_url().await;
-    let pool = PgPool::connect(&url).await.unwrap();
-    crm_db::migrate(&pool, &[&crm_events::MIGRATOR])
-        .await
-        .unwrap();
-    pool
+    crm_testkit::fresh_events_pool().await
 }
 
 fn event(subject: &str, n: usize) -> NewEvent {

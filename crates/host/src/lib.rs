@@ -37,6 +37,10 @@ pub enum HostError {
     Grpc(#[from] tonic::transport::Error),
     #[error("reflection set-up failed: {0}")]
     Reflection(String),
+    /// A setting that cannot work (an unreadable certificate, a bad URL): the process refuses to
+    /// start rather than run without the part it configures.
+    #[error("invalid configuration: {0}")]
+    Config(String),
 }
 
 /// A background task started once the database is ready; it must return when its token is

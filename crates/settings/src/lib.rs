@@ -19,6 +19,9 @@ use serde::de::DeserializeOwned;
 
 pub use secrecy;
 
+mod security;
+pub use security::{ClientCert, KafkaProtocol, KafkaSecurity, Sasl, SaslMechanism, TlsFiles};
+
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -125,8 +128,12 @@ impl DatabaseSettings {
 /// Redis, used for caches, idempotency keys and rate limits.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RedisSettings {
-    /// `redis://host:port/db`; a secret because it may carry a password.
+    /// `redis://host:port/db`, or `rediss://` for TLS; a secret because it may carry a password.
     pub url: SecretString,
+    /// For `rediss://`: the CA that signed the server's certificate (default: the system's
+    /// roots) and a client certificate for mutual TLS.
+    #[serde(default)]
+    pub tls: TlsFiles,
     /// Upper bound for one command: a slow or dead Redis must not slow requests down.
     #[serde(default = "default_redis_timeout_ms")]
     pub timeout_ms: u64,
@@ -171,7 +178,11 @@ pub struct KafkaSettings {
         deserialize_with = "session_timeout_ms"
     )]
     pub session_timeout_ms: u64,
-    /// Extra librdkafka properties (TLS, SASL, …), passed through as given.
+    /// TLS and SASL towards the brokers (`protocol`, `tls.*`, `sasl.*`).
+    #[serde(default)]
+    pub security: KafkaSecurity,
+    /// Extra librdkafka properties, passed through as given and applied last (an escape hatch,
+    /// e.g. `ssl.endpoint.identification.algorithm`).
     #[serde(default)]
     pub properties: std::collections::BTreeMap<String, String>,
 }

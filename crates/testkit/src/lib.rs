@@ -5,9 +5,12 @@
 //! - [`fresh_db_url`]: a new empty database per test, so tests never share rows;
 //! - [`unique`]: names (topics, consumer groups, key prefixes) no other test uses;
 //! - [`collect_events`]: reads what a service published, with record headers;
-//! - [`TansuBroker`]: a throwaway broker the test can stop and restart (outage tests).
+//! - [`TansuBroker`]: a throwaway broker the test can stop and restart (outage tests);
+//! - [`tls`]: a throwaway CA, a TLS-only Redis and a TLS front for a broker.
 //!
 //! Only ever a dev-dependency.
+
+pub mod tls;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -46,6 +49,17 @@ pub async fn fresh_db_url() -> String {
         .expect("create a fresh test database")
 }
 
+/// A pool on a fresh database with the platform tables (outbox, processed events) migrated.
+pub async fn fresh_events_pool() -> sqlx::PgPool {
+    let pool = sqlx::PgPool::connect(&fresh_db_url().await)
+        .await
+        .expect("connect to the fresh database");
+    crm_db::migrate(&pool, &[&crm_events::MIGRATOR])
+        .await
+        .expect("platform migrations");
+    pool
+}
+
 pub fn database_settings(url: String) -> crm_settings::DatabaseSettings {
     crm_settings::DatabaseSettings {
         url: SecretString::from(url),
@@ -60,6 +74,7 @@ pub fn redis_settings() -> crm_settings::RedisSettings {
         url: SecretString::from(redis_url()),
         timeout_ms: 500,
         key_prefix: unique("test"),
+        tls: Default::default(),
     }
 }
 
@@ -71,6 +86,7 @@ pub fn kafka_settings(brokers: Vec<String>) -> crm_settings::KafkaSettings {
         replication_factor: 1,
         message_timeout_ms: 5_000,
         session_timeout_ms: 10_000,
+        security: Default::default(),
         properties: Default::default(),
     }
 }
@@ -145,36 +161,50 @@ pub async fn collect_events_settled(
 /// A Tansu broker owned by one test, on its own port, that the test can stop and start.
 pub struct TansuBroker {
     port: u16,
+    /// The port clients are told to connect to (another one when a [`tls::TlsFront`] is in front).
+    advertised: u16,
     child: Option<Child>,
 }
 
 impl TansuBroker {
     /// Starts a broker on a free port. Needs `TANSU_BIN` or `tansu` on PATH (`./dev test` sets it).
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let mut broker = Self { port, child: None };
+        let port = free_port();
+        Self::start_advertising(port, port).await
+    }
+
+    /// Starts a broker on `port` that tells clients to connect to `advertised` instead.
+    pub async fn start_advertising(port: u16, advertised: u16) -> Self {
+        let mut broker = Self {
+            port,
+            advertised,
+            child: None,
+        };
         broker.resume().await;
         broker
     }
 
     pub fn brokers(&self) -> Vec<String> {
-        vec![format!("127.0.0.1:{}", self.port)]
+        vec![format!("127.0.0.1:{}", self.advertised)]
+    }
+
+    /// The address it listens on itself.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        ([127, 0, 0, 1], self.port).into()
     }
 
     /// (Re)starts the broker process on the same port.
     pub async fn resume(&mut self) {
         let bin = std::env::var("TANSU_BIN").unwrap_or_else(|_| "tansu".into());
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!("tcp://127.0.0.1:{}", self.advertised);
         let child = Command::new(&bin)
             .args([
                 "broker",
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
             .args(["--storage-engine", "memory://tansu/"])
             .stdout(Stdio::null())

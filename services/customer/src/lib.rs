@@ -56,7 +56,10 @@ impl Application {
             &settings.redis,
             "customer",
             service::cache_ttl(settings.cache.ttl_secs),
-        );
+        )
+        .map_err(|e| crm_host::HostError::Config(e.to_string()))?;
+        crm_events::kafka::check_config(&settings.kafka)
+            .map_err(|e| crm_host::HostError::Config(e.to_string()))?;
         let customers = service::Customers::new(host.pool().clone(), outbox.clone(), cache);
         Ok(Self {
             host,

@@ -160,6 +160,8 @@ impl Application {
         let environment = std::env::var("CRM_ENVIRONMENT").unwrap_or_else(|_| "local".into());
         let kek = key_encryption_key(&settings.auth, &environment)?;
         let passwords = Arc::new(password::Passwords::new(&settings.auth.password_hashing)?);
+        crm_events::kafka::check_config(&settings.kafka)
+            .map_err(|e| crm_host::HostError::Config(e.to_string()))?;
         let mut host = Host::bind(NAME, settings.server.clone(), settings.database.clone()).await?;
         let pool = host.pool().clone();
         let outbox = Outbox::new(EVENT_SOURCE, &settings.events.topic);

@@ -351,7 +351,8 @@ async fn cache_holds_the_latest_version_and_tombstones() {
         &app.settings.redis,
         "customer",
         std::time::Duration::from_secs(60),
-    );
+    )
+    .unwrap();
     cache
         .put(
             "account",

@@ -5,6 +5,7 @@ mod helpers;
 
 mod access;
 mod accounts;
+mod config;
 mod contacts;
 mod events;
 mod lists;
