@@ -59,8 +59,17 @@ def check_chart(root):
         for err in validator.iter_errors(doc):
             where = "/".join(str(p) for p in err.absolute_path)
             problems.append(f"{path.relative_to(root)}: {where}: {err.message}")
-    if not list(validator.iter_errors({"components": {"gateway": {"replicaz": 2}}})):
-        problems.append("values.schema.json accepted a misspelt key: it checks nothing")
+    for broken, what in [
+        ({"components": {"gateway": {"replicaz": 2}}}, "a misspelt key"),
+        ({"kafka": {"security": {"protocol": "sasl_ssl"}}}, "SASL without credentials"),
+        (
+            {"kafka": {"security": {"protocol": "plaintext", "tls": {"caSecret": "ca"}}}},
+            "a CA that plaintext never uses",
+        ),
+        ({"redis": {"url": "redis://r:6379", "tls": {"caSecret": "ca"}}}, "TLS files for redis://"),
+    ]:
+        if not list(validator.iter_errors(broken)):
+            problems.append(f"values.schema.json accepted {what}: it checks nothing")
 
     readme = (chart / "README.md").read_text()
     for line in (chart / "values.yaml").read_text().splitlines():

@@ -34,8 +34,53 @@ helm.sh/chart: crm-{{ (index . 0).Chart.Version }}
   value: production
 - name: CRM__KAFKA__BROKERS
   value: {{ $root.Values.kafka.brokers | quote }}
+{{- with $root.Values.kafka.security }}
+- name: CRM__KAFKA__SECURITY__PROTOCOL
+  value: {{ .protocol | quote }}
+{{- if .tls.caSecret }}
+- name: CRM__KAFKA__SECURITY__TLS__CA_FILE
+  value: /var/run/secrets/crm/kafka-ca/ca.crt
+{{- end }}
+{{- if .tls.clientCertSecret }}
+- name: CRM__KAFKA__SECURITY__TLS__CERT_FILE
+  value: /var/run/secrets/crm/kafka-client/tls.crt
+- name: CRM__KAFKA__SECURITY__TLS__KEY_FILE
+  value: /var/run/secrets/crm/kafka-client/tls.key
+{{- end }}
+{{- if hasPrefix "sasl_" .protocol }}
+- name: CRM__KAFKA__SECURITY__SASL__MECHANISM
+  value: {{ .sasl.mechanism | quote }}
+- name: CRM__KAFKA__SECURITY__SASL__USERNAME
+  value: {{ .sasl.username | quote }}
+- name: CRM__KAFKA__SECURITY__SASL__PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .sasl.passwordSecret }}
+      key: password
+{{- end }}
+{{- end }}
+{{- with $root.Values.redis }}
+{{- if .urlSecret }}
 - name: CRM__REDIS__URL
-  value: {{ $root.Values.redis.url | quote }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .urlSecret }}
+      key: url
+{{- else }}
+- name: CRM__REDIS__URL
+  value: {{ .url | quote }}
+{{- end }}
+{{- if .tls.caSecret }}
+- name: CRM__REDIS__TLS__CA_FILE
+  value: /var/run/secrets/crm/redis-ca/ca.crt
+{{- end }}
+{{- if .tls.clientCertSecret }}
+- name: CRM__REDIS__TLS__CERT_FILE
+  value: /var/run/secrets/crm/redis-client/tls.crt
+- name: CRM__REDIS__TLS__KEY_FILE
+  value: /var/run/secrets/crm/redis-client/tls.key
+{{- end }}
+{{- end }}
 {{- if $c.database }}
 - name: CRM__DATABASE__URL
   valueFrom:
@@ -76,5 +121,27 @@ helm.sh/chart: crm-{{ (index . 0).Chart.Version }}
 {{- range $k, $v := $c.env }}
 - name: {{ $k }}
   value: {{ $v | quote }}
+{{- end }}
+{{- end -}}
+
+
+{{/* The TLS Secrets named in values, as volumes (readable by the pod's group, 65532). The
+     processes read them at start: a rotated certificate takes a rolling restart. */}}
+{{- define "crm.tlsVolumes" -}}
+{{- $v := . -}}
+{{- range $name, $secret := dict "kafka-ca" $v.kafka.security.tls.caSecret "kafka-client" $v.kafka.security.tls.clientCertSecret "redis-ca" $v.redis.tls.caSecret "redis-client" $v.redis.tls.clientCertSecret }}
+{{- if $secret }}
+- name: tls-{{ $name }}
+  secret: { secretName: {{ $secret }}, defaultMode: 0440 }
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "crm.tlsMounts" -}}
+{{- $v := . -}}
+{{- range $name, $secret := dict "kafka-ca" $v.kafka.security.tls.caSecret "kafka-client" $v.kafka.security.tls.clientCertSecret "redis-ca" $v.redis.tls.caSecret "redis-client" $v.redis.tls.clientCertSecret }}
+{{- if $secret }}
+- { name: tls-{{ $name }}, mountPath: /var/run/secrets/crm/{{ $name }}, readOnly: true }
+{{- end }}
 {{- end }}
 {{- end -}}
