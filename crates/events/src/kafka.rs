@@ -97,3 +97,60 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crm_settings::{KafkaProtocol, KafkaSecurity, Sasl, SaslMechanism, TlsFiles};
+
+    fn settings(security: KafkaSecurity) -> KafkaSettings {
+        KafkaSettings {
+            brokers: vec!["b1:9096".into(), "b2:9096".into()],
+            create_topics: false,
+            partitions: 1,
+            replication_factor: 1,
+            message_timeout_ms: 1_000,
+            session_timeout_ms: 10_000,
+            security,
+            properties: Default::default(),
+        }
+    }
+
+    #[test]
+    fn sasl_scram_over_tls_maps_onto_librdkafka() {
+        let mut s = settings(KafkaSecurity {
+            protocol: KafkaProtocol::SaslSsl,
+            tls: TlsFiles::default(),
+            sasl: Some(Sasl {
+                mechanism: SaslMechanism::ScramSha512,
+                username: "crm".into(),
+                password: "s3cret".to_string().into(),
+            }),
+        });
+        s.properties.insert(
+            "ssl.endpoint.identification.algorithm".into(),
+            "none".into(),
+        );
+        let config = client_config(&s);
+        assert_eq!(config.get("bootstrap.servers"), Some("b1:9096,b2:9096"));
+        assert_eq!(config.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(config.get("sasl.mechanisms"), Some("SCRAM-SHA-512"));
+        assert_eq!(config.get("sasl.username"), Some("crm"));
+        assert_eq!(config.get("sasl.password"), Some("s3cret"));
+        assert_eq!(config.get("ssl.ca.location"), Some("probe"));
+        assert_eq!(config.get("ssl.certificate.location"), None);
+        // The pass-through comes last.
+        assert_eq!(
+            config.get("ssl.endpoint.identification.algorithm"),
+            Some("none")
+        );
+    }
+
+    #[test]
+    fn plaintext_sets_no_tls_or_sasl_property() {
+        let config = client_config(&settings(KafkaSecurity::default()));
+        assert_eq!(config.get("security.protocol"), Some("plaintext"));
+        assert_eq!(config.get("ssl.ca.location"), None);
+        assert_eq!(config.get("sasl.mechanisms"), None);
+    }
+}
