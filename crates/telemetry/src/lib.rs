@@ -53,6 +53,57 @@ fn exporter_configured() -> bool {
     endpoint && !disabled
 }
 
+/// The first of `keys` that is set to something.
+fn env_first(keys: &[&str]) -> Option<String> {
+    keys.iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+}
+
+/// The OTLP/gRPC exporter the `OTEL_*` variables describe. An `https://` endpoint is verified
+/// against the system's roots, or the CA in `OTEL_EXPORTER_OTLP_CERTIFICATE`, and presents
+/// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` / `…_CLIENT_KEY` for mutual TLS (the specification's
+/// variables, `…_TRACES_…` first); the exporter reads the endpoint, headers and timeout itself.
+pub fn span_exporter() -> Result<opentelemetry_otlp::SpanExporter, String> {
+    use opentelemetry_otlp::WithTonicConfig as _;
+    use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig, Identity};
+
+    let var = |name: &str| {
+        env_first(&[
+            &format!("OTEL_EXPORTER_OTLP_TRACES_{name}"),
+            &format!("OTEL_EXPORTER_OTLP_{name}"),
+        ])
+    };
+    let read = |key: &str, path: &str| {
+        std::fs::read(path).map_err(|e| format!("{key}: cannot read {path}: {e}"))
+    };
+    let mut builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+    if var("ENDPOINT").is_some_and(|e| e.starts_with("https://")) {
+        let mut tls = ClientTlsConfig::new().with_native_roots();
+        if let Some(path) = var("CERTIFICATE") {
+            tls = tls.ca_certificate(Certificate::from_pem(read(
+                "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                &path,
+            )?));
+        }
+        match (var("CLIENT_CERTIFICATE"), var("CLIENT_KEY")) {
+            (Some(cert), Some(key)) => {
+                tls = tls.identity(Identity::from_pem(
+                    read("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", &cert)?,
+                    read("OTEL_EXPORTER_OTLP_CLIENT_KEY", &key)?,
+                ));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(
+                    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and …_CLIENT_KEY go together".into(),
+                );
+            }
+        }
+        builder = builder.with_tls_config(tls);
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
 /// Installs logging and tracing for `service`. Safe to call more than once (tests): later calls
 /// leave the first subscriber in place.
 pub fn init(service: &str) -> TelemetryGuard {
@@ -64,12 +115,9 @@ pub fn init(service: &str) -> TelemetryGuard {
     let mut builder = SdkTracerProvider::builder().with_resource(resource);
     let mut export_error = None;
     if exporter_configured() {
-        match opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .build()
-        {
+        match span_exporter() {
             Ok(exporter) => builder = builder.with_batch_exporter(exporter),
-            Err(err) => export_error = Some(err.to_string()),
+            Err(err) => export_error = Some(err),
         }
     }
     let provider = builder.build();

@@ -114,6 +114,16 @@ helm.sh/chart: crm-{{ (index . 0).Chart.Version }}
   value: {{ $root.Values.tracing.sampler | quote }}
 - name: OTEL_TRACES_SAMPLER_ARG
   value: {{ $root.Values.tracing.samplerArg | quote }}
+{{- if $root.Values.tracing.tls.caSecret }}
+- name: OTEL_EXPORTER_OTLP_CERTIFICATE
+  value: /var/run/secrets/crm/otlp-ca/ca.crt
+{{- end }}
+{{- if $root.Values.tracing.tls.clientCertSecret }}
+- name: OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE
+  value: /var/run/secrets/crm/otlp-client/tls.crt
+- name: OTEL_EXPORTER_OTLP_CLIENT_KEY
+  value: /var/run/secrets/crm/otlp-client/tls.key
+{{- end }}
 {{- else }}
 - name: OTEL_SDK_DISABLED
   value: "true"
@@ -129,7 +139,7 @@ helm.sh/chart: crm-{{ (index . 0).Chart.Version }}
      processes read them at start: a rotated certificate takes a rolling restart. */}}
 {{- define "crm.tlsVolumes" -}}
 {{- $v := . -}}
-{{- range $name, $secret := dict "kafka-ca" $v.kafka.security.tls.caSecret "kafka-client" $v.kafka.security.tls.clientCertSecret "redis-ca" $v.redis.tls.caSecret "redis-client" $v.redis.tls.clientCertSecret }}
+{{- range $name, $secret := dict "kafka-ca" $v.kafka.security.tls.caSecret "kafka-client" $v.kafka.security.tls.clientCertSecret "redis-ca" $v.redis.tls.caSecret "redis-client" $v.redis.tls.clientCertSecret "otlp-ca" $v.tracing.tls.caSecret "otlp-client" $v.tracing.tls.clientCertSecret }}
 {{- if $secret }}
 - name: tls-{{ $name }}
   secret: { secretName: {{ $secret }}, defaultMode: 0440 }
@@ -139,7 +149,7 @@ helm.sh/chart: crm-{{ (index . 0).Chart.Version }}
 
 {{- define "crm.tlsMounts" -}}
 {{- $v := . -}}
-{{- range $name, $secret := dict "kafka-ca" $v.kafka.security.tls.caSecret "kafka-client" $v.kafka.security.tls.clientCertSecret "redis-ca" $v.redis.tls.caSecret "redis-client" $v.redis.tls.clientCertSecret }}
+{{- range $name, $secret := dict "kafka-ca" $v.kafka.security.tls.caSecret "kafka-client" $v.kafka.security.tls.clientCertSecret "redis-ca" $v.redis.tls.caSecret "redis-client" $v.redis.tls.clientCertSecret "otlp-ca" $v.tracing.tls.caSecret "otlp-client" $v.tracing.tls.clientCertSecret }}
 {{- if $secret }}
 - { name: tls-{{ $name }}, mountPath: /var/run/secrets/crm/{{ $name }}, readOnly: true }
 {{- end }}
