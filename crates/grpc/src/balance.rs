@@ -125,7 +125,8 @@ fn parse_target(url: &str) -> Result<Target, InvalidEndpoint> {
         .parse()
         .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
     let scheme = uri.scheme_str().ok_or_else(|| invalid("no scheme"))?;
-    // Refused here rather than failing every call later: no TLS is compiled into the clients.
+    // Refused here rather than failing every call later: the services serve plain gRPC (TLS
+    // between the gateway and them is left to a service mesh for now).
     let default_port = match scheme {
         "http" => 80,
         "https" => {

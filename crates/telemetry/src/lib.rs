@@ -44,19 +44,21 @@ impl Drop for TelemetryGuard {
 
 fn exporter_configured() -> bool {
     let disabled = std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
-    let endpoint = [
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    ]
-    .iter()
-    .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()));
-    endpoint && !disabled
+    otlp_var("ENDPOINT").is_some() && !disabled
 }
 
-/// The first of `keys` that is set to something.
-fn env_first(keys: &[&str]) -> Option<String> {
-    keys.iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+/// `OTEL_EXPORTER_OTLP_TRACES_<name>`, else `OTEL_EXPORTER_OTLP_<name>` (the specification's
+/// precedence), when set to something: the variable's name and its value.
+fn otlp_var(name: &str) -> Option<(String, String)> {
+    [
+        format!("OTEL_EXPORTER_OTLP_TRACES_{name}"),
+        format!("OTEL_EXPORTER_OTLP_{name}"),
+    ]
+    .into_iter()
+    .find_map(|key| {
+        let value = std::env::var(&key).ok().filter(|v| !v.is_empty())?;
+        Some((key, value))
+    })
 }
 
 /// The OTLP/gRPC exporter the `OTEL_*` variables describe. An `https://` endpoint is verified
@@ -67,30 +69,19 @@ pub fn span_exporter() -> Result<opentelemetry_otlp::SpanExporter, String> {
     use opentelemetry_otlp::WithTonicConfig as _;
     use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig, Identity};
 
-    let var = |name: &str| {
-        env_first(&[
-            &format!("OTEL_EXPORTER_OTLP_TRACES_{name}"),
-            &format!("OTEL_EXPORTER_OTLP_{name}"),
-        ])
-    };
-    let read = |key: &str, path: &str| {
-        std::fs::read(path).map_err(|e| format!("{key}: cannot read {path}: {e}"))
+    // Errors name the variable that was set, so the message points at the right setting.
+    let read = |(key, path): (String, String)| {
+        std::fs::read(&path).map_err(|e| format!("{key}: cannot read {path}: {e}"))
     };
     let mut builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
-    if var("ENDPOINT").is_some_and(|e| e.starts_with("https://")) {
+    if otlp_var("ENDPOINT").is_some_and(|(_, e)| e.starts_with("https://")) {
         let mut tls = ClientTlsConfig::new().with_native_roots();
-        if let Some(path) = var("CERTIFICATE") {
-            tls = tls.ca_certificate(Certificate::from_pem(read(
-                "OTEL_EXPORTER_OTLP_CERTIFICATE",
-                &path,
-            )?));
+        if let Some(ca) = otlp_var("CERTIFICATE") {
+            tls = tls.ca_certificate(Certificate::from_pem(read(ca)?));
         }
-        match (var("CLIENT_CERTIFICATE"), var("CLIENT_KEY")) {
+        match (otlp_var("CLIENT_CERTIFICATE"), otlp_var("CLIENT_KEY")) {
             (Some(cert), Some(key)) => {
-                tls = tls.identity(Identity::from_pem(
-                    read("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", &cert)?,
-                    read("OTEL_EXPORTER_OTLP_CLIENT_KEY", &key)?,
-                ));
+                tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
             }
             (None, None) => {}
             _ => {

@@ -268,8 +268,8 @@ impl Application {
             match Relay::new(pool, &settings.kafka, outbox, RelayConfig::default()) {
                 Ok(relay) => tasks.push(Box::pin(relay.run(tasks_stop))),
                 Err(err) => {
-                    // Only a broken client configuration gets here (not an unreachable broker):
-                    // writes still land in the outbox and go out once the config is fixed.
+                    // `build` already refused what librdkafka refuses (kafka::check_config), so
+                    // this is a last guard: writes still land in the outbox meanwhile.
                     tracing::error!(error = %err, "outbox relay could not start");
                 }
             }
