@@ -26,7 +26,6 @@ use axum::middleware::Next;
 use axum::response::Response;
 use crm_access::{Access, Action, Resource, Scope};
 use crm_grpc::TracePropagation;
-use crm_grpc::balance::BalancedChannel;
 use crm_proto::permission as pb;
 use crm_proto::permission::access_service_client::AccessServiceClient;
 use futures::future::try_join_all;
@@ -40,7 +39,8 @@ use crate::auth::AuthUser;
 use crate::error::{Error, Result};
 use crate::startup::AppState;
 
-type AccessClient = AccessServiceClient<InterceptedService<BalancedChannel, TracePropagation>>;
+type AccessClient =
+    AccessServiceClient<InterceptedService<crate::permission::Channel, TracePropagation>>;
 
 /// The newest permission version this replica knows of. Only ever moves forward.
 #[derive(Clone, Default)]
@@ -70,7 +70,7 @@ pub struct Authorizer {
 
 impl Authorizer {
     pub fn new(
-        channel: BalancedChannel,
+        channel: crate::permission::Channel,
         redis: (ConnectionManager, Duration),
         key_prefix: &str,
         ttl: Duration,

@@ -4,12 +4,17 @@
 //! (the endpoint list, or every address a headless Service's name resolves to), connects lazily so
 //! the gateway starts even while the service is still down, and calls made while no replica
 //! answers fail as `unavailable` (503). Every call carries:
+//! - the gateway's signature over the call and the caller's access context ([`SignCalls`],
+//!   ADR 0012): services refuse calls that lack one;
 //! - the W3C trace context of the request span (the [`TracePropagation`] interceptor);
 //! - the caller's [`Access`] in `crm-access-bin`: who they are and their scopes (see `authz`);
 //! - the request id in `x-request-id`, so service logs can be joined with the gateway's.
 
+use std::sync::Arc;
+
 use crm_grpc::TracePropagation;
 use crm_grpc::balance::{BalanceOptions, BalancedChannel};
+use crm_identity::{SignCalls, Signer};
 use crm_proto::customer::customer_service_client::CustomerServiceClient;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
@@ -19,7 +24,11 @@ use crate::observability;
 use crm_access::Access;
 
 const REQUEST_ID_METADATA: &str = "x-request-id";
-pub type Client = CustomerServiceClient<InterceptedService<BalancedChannel, TracePropagation>>;
+/// The service's principal name: the audience of the gateway's call tokens.
+pub const AUDIENCE: &str = "customer";
+
+pub type Client =
+    CustomerServiceClient<InterceptedService<SignCalls<BalancedChannel>, TracePropagation>>;
 
 /// A cheap-to-clone handle on the customer service.
 #[derive(Clone)]
@@ -29,8 +38,16 @@ pub struct CustomerService {
 
 impl CustomerService {
     /// A client for the replicas behind `endpoints` that connects on first use.
-    pub fn connect_lazy(endpoints: &str, options: &BalanceOptions) -> Result<Self, Error> {
-        let channel = lazy_channel("services.customer", endpoints, options)?;
+    pub fn connect_lazy(
+        endpoints: &str,
+        options: &BalanceOptions,
+        signer: Arc<Signer>,
+    ) -> Result<Self, Error> {
+        let channel = SignCalls::new(
+            lazy_channel("services.customer", endpoints, options)?,
+            signer,
+            AUDIENCE,
+        );
         Ok(Self {
             client: CustomerServiceClient::with_interceptor(channel, TracePropagation),
         })

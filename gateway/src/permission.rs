@@ -1,9 +1,13 @@
 //! The gRPC clients of the permission service: sign-in and keys, users, the organisation,
-//! sharing and the audit trail. Every client carries the W3C trace context
-//! ([`TracePropagation`]), so a request's trace continues into the permission service.
+//! sharing and the audit trail. Every call is signed by the gateway ([`SignCalls`], ADR 0012)
+//! and carries the W3C trace context ([`TracePropagation`]), so a request's trace continues
+//! into the permission service.
+
+use std::sync::Arc;
 
 use crm_grpc::TracePropagation;
 use crm_grpc::balance::{BalanceOptions, BalancedChannel};
+use crm_identity::{SignCalls, Signer};
 use crm_proto::permission::audit_service_client::AuditServiceClient;
 use crm_proto::permission::auth_service_client::AuthServiceClient;
 use crm_proto::permission::org_service_client::OrgServiceClient;
@@ -15,20 +19,33 @@ use tonic::service::interceptor::InterceptedService;
 use crate::error::Error;
 use crate::observability;
 
-/// A channel whose calls carry the trace context.
-pub type Traced = InterceptedService<BalancedChannel, TracePropagation>;
+/// The service's principal name: the audience of the gateway's call tokens.
+pub const AUDIENCE: &str = "permission";
+
+/// A channel whose calls the gateway signs.
+pub type Channel = SignCalls<BalancedChannel>;
+/// A signed channel whose calls carry the trace context.
+pub type Traced = InterceptedService<Channel, TracePropagation>;
 pub type AuthClient = AuthServiceClient<Traced>;
 
 /// A cheap-to-clone handle on the permission service; connects on first use.
 #[derive(Clone)]
 pub struct PermissionService {
     auth: AuthClient,
-    channel: BalancedChannel,
+    channel: Channel,
 }
 
 impl PermissionService {
-    pub fn connect_lazy(endpoints: &str, options: &BalanceOptions) -> Result<Self, Error> {
-        let channel = crate::customer::lazy_channel("services.permission", endpoints, options)?;
+    pub fn connect_lazy(
+        endpoints: &str,
+        options: &BalanceOptions,
+        signer: Arc<Signer>,
+    ) -> Result<Self, Error> {
+        let channel = SignCalls::new(
+            crate::customer::lazy_channel("services.permission", endpoints, options)?,
+            signer,
+            AUDIENCE,
+        );
         Ok(Self {
             auth: AuthServiceClient::with_interceptor(channel.clone(), TracePropagation),
             channel,
@@ -36,7 +53,7 @@ impl PermissionService {
     }
 
     /// The shared channel, for the other clients of this service.
-    pub fn channel(&self) -> BalancedChannel {
+    pub fn channel(&self) -> Channel {
         self.channel.clone()
     }
 

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crm_events::Envelope;
-use crm_grpc::balance::BalancedChannel;
 use crm_proto::permission as pb;
 use crm_proto::permission::user_service_client::UserServiceClient;
 use crm_settings::KafkaSettings;
@@ -39,14 +38,14 @@ struct Inner {
     versions: std::sync::OnceLock<crate::authz::PermissionVersion>,
     /// Set once the event consumer has partitions: from then on, no change is missed.
     following: tokio::sync::watch::Sender<bool>,
-    users: UserServiceClient<BalancedChannel>,
+    users: UserServiceClient<crate::permission::Channel>,
     entries: Mutex<HashMap<Uuid, (bool, Instant)>>,
     ttl: Duration,
     stale_ttl: Duration,
 }
 
 impl Principals {
-    pub fn new(channel: BalancedChannel, ttl: Duration) -> Self {
+    pub fn new(channel: crate::permission::Channel, ttl: Duration) -> Self {
         Self {
             inner: Arc::new(Inner {
                 versions: std::sync::OnceLock::new(),

@@ -13,6 +13,8 @@ use serde::{Deserialize, Deserializer};
 pub struct Settings {
     /// `http_port` is the API port (also `/healthz`, `/readyz`, `/metrics`); `grpc_port` is unused.
     pub server: ServerSettings,
+    /// The key the gateway signs its gRPC calls with (ADR 0012).
+    pub identity: crm_settings::IdentitySettings,
     /// Idempotency records, shared by every gateway replica.
     pub redis: RedisSettings,
     pub services: ServicesSettings,

@@ -70,9 +70,21 @@ impl Application {
             timeout: request_timeout,
             resolve_interval: Duration::from_secs(settings.services.resolve_interval_secs.max(1)),
         };
+        // Every call to a service is signed (ADR 0012): without a key the gateway cannot call.
+        let signer = crm_identity::Signer::from_settings(&settings.identity)
+            .map_err(|e| Error::Config(e.to_string()))?
+            .ok_or_else(|| {
+                Error::Config(
+                    "identity.signing_key (or identity.signing_key_file) is required: the \
+                     gateway signs every call to the services"
+                        .into(),
+                )
+            })?;
+        let signer = Arc::new(signer);
         let permission = crate::permission::PermissionService::connect_lazy(
             &settings.services.permission,
             &balance,
+            signer.clone(),
         )?;
         let principals = crate::principals::Principals::new(
             permission.channel(),
@@ -102,7 +114,11 @@ impl Application {
             Duration::from_secs(settings.authz.version_poll_secs.max(1)),
         );
         let state = AppState {
-            customers: CustomerService::connect_lazy(&settings.services.customer, &balance)?,
+            customers: CustomerService::connect_lazy(
+                &settings.services.customer,
+                &balance,
+                signer,
+            )?,
             permission,
             authz,
             auth: Arc::new(authenticator),

@@ -32,9 +32,12 @@ pub fn request_span(request: &http::Request<()>) -> tracing::Span {
     span
 }
 
-/// The reflection service over the given encoded descriptor sets (plus health's).
+/// The reflection service over the given encoded descriptor sets (plus health's), listing the
+/// services named in `services` and health, and no others: a port advertises only what it
+/// serves, even when a descriptor set defines more.
 pub fn reflection(
     descriptor_sets: &[&[u8]],
+    services: &[&str],
 ) -> Result<
     tonic_reflection::server::v1::ServerReflectionServer<
         impl tonic_reflection::server::v1::ServerReflection,
@@ -46,8 +49,17 @@ pub fn reflection(
     for set in descriptor_sets {
         builder = builder.register_encoded_file_descriptor_set(set);
     }
+    builder = builder
+        .with_service_name(HEALTH_SERVICE)
+        .with_service_name("grpc.reflection.v1.ServerReflection");
+    for name in services {
+        builder = builder.with_service_name(*name);
+    }
     builder.build_v1()
 }
+
+/// The full name of the health service every server runs.
+pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
 /// The health service and its reporter; everything starts NOT_SERVING.
 pub fn health() -> (

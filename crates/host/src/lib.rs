@@ -2,9 +2,12 @@
 //! gRPC services and background tasks.
 //!
 //! [`Host::bind`] binds the gRPC and HTTP listeners (port 0 picks free ones, which is how tests
-//! start services) and makes a lazy pool. [`Host::run`] then:
+//! start services), makes a lazy pool and the verifier of its callers (the `identity` settings).
+//! [`Host::run`] then:
 //! 1. serves `/healthz`, `/readyz`, `/metrics` at once (not ready yet);
-//! 2. serves gRPC, with health reporting NOT_SERVING;
+//! 2. serves gRPC, with health reporting NOT_SERVING; every call but health and reflection must
+//!    carry a verified identity (`crm_identity::VerifyLayer`, ADR 0012), and reflection lists
+//!    only the services this port serves;
 //! 3. creates/migrates the database, retrying until Postgres is there;
 //! 4. runs the service's warm-up, if any ([`Host::warm_up`]);
 //! 5. starts the background tasks (outbox relay, consumers) and turns ready;
@@ -18,8 +21,9 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
+use crm_identity::{Verifier, VerifyLayer};
 use crm_lifecycle::{CancellationToken, Readiness};
-use crm_settings::{DatabaseSettings, ServerSettings};
+use crm_settings::{DatabaseSettings, IdentitySettings, ServerSettings};
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
@@ -47,6 +51,27 @@ pub enum HostError {
 /// cancelled.
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// What a process serves over gRPC (besides health and reflection, which every host adds).
+pub struct GrpcServices {
+    pub routes: tonic::service::Routes,
+    /// The full names of the services in `routes` (`SERVICE_NAME` of each generated server
+    /// module): reflection lists these and no others.
+    pub names: &'static [&'static str],
+    /// Encoded descriptor sets that define them.
+    pub descriptor_sets: &'static [&'static [u8]],
+}
+
+impl GrpcServices {
+    /// Nothing but health and reflection (a service whose domain has not arrived yet).
+    pub fn none() -> Self {
+        GrpcServices {
+            routes: tonic::service::Routes::default(),
+            names: &[],
+            descriptor_sets: &[],
+        }
+    }
+}
+
 pub struct Host {
     name: &'static str,
     server: ServerSettings,
@@ -59,6 +84,8 @@ pub struct Host {
     http_routes: axum::Router,
     /// Work that must be done before the process may report ready (after migrations).
     warm_up: Option<Task>,
+    /// Checks every gRPC call's identity against the callers this service trusts.
+    verify: VerifyLayer,
 }
 
 async fn bind(host: &str, port: u16) -> Result<TcpListener, HostError> {
@@ -69,11 +96,16 @@ async fn bind(host: &str, port: u16) -> Result<TcpListener, HostError> {
 }
 
 impl Host {
+    /// Binds the listeners. A bad `identity` setting (an unreadable key, an unknown grant) is
+    /// refused here: a service must not start half-trusting its callers.
     pub async fn bind(
         name: &'static str,
         server: ServerSettings,
         database: DatabaseSettings,
+        identity: &IdentitySettings,
     ) -> Result<Self, HostError> {
+        let verifier =
+            Verifier::from_settings(identity).map_err(|e| HostError::Config(e.to_string()))?;
         // Install the metrics recorder before anything counts: until it exists, counters are
         // dropped (the first scrape would otherwise miss what happened before it).
         let _ = crm_lifecycle::metrics_handle();
@@ -90,6 +122,7 @@ impl Host {
             readiness: Readiness::default(),
             http_routes: axum::Router::new(),
             warm_up: None,
+            verify: VerifyLayer::new(verifier),
         })
     }
 
@@ -126,12 +159,11 @@ impl Host {
     }
 
     /// Runs the process until `stop` is cancelled (see the crate docs for the sequence).
-    /// `routes` are the service's gRPC services; `start_tasks` makes the background tasks once the
+    /// `grpc` are the service's gRPC services; `start_tasks` makes the background tasks once the
     /// database is migrated.
     pub async fn run(
         self,
-        routes: tonic::service::Routes,
-        descriptor_sets: &[&[u8]],
+        grpc: GrpcServices,
         migrators: &[&Migrator],
         start_tasks: impl FnOnce(CancellationToken) -> Vec<Task>,
         stop: CancellationToken,
@@ -146,6 +178,7 @@ impl Host {
             readiness,
             http_routes,
             warm_up,
+            verify,
         } = self;
         let grace = Duration::from_secs(server.shutdown_grace_secs);
 
@@ -184,9 +217,12 @@ impl Host {
         ));
 
         let (health_reporter, health_service) = crm_grpc::health();
-        let reflection = crm_grpc::reflection(descriptor_sets)
+        let reflection = crm_grpc::reflection(grpc.descriptor_sets, grpc.names)
             .map_err(|e| HostError::Reflection(e.to_string()))?;
-        let routes = routes.add_service(health_service).add_service(reflection);
+        let routes = grpc
+            .routes
+            .add_service(health_service)
+            .add_service(reflection);
         // The listener closes only after the drain delay that follows `stop` (see below).
         let grpc_stop = CancellationToken::new();
         let grpc_stopped = grpc_stop.clone();
@@ -196,6 +232,7 @@ impl Host {
                 // Bounds a call whose client set no deadline; clients with one get theirs.
                 .timeout(Duration::from_secs(30))
                 .trace_fn(crm_grpc::request_span)
+                .layer(verify)
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(
                     incoming,
@@ -293,6 +330,8 @@ pub mod basic {
     #[derive(Debug, Clone, Deserialize)]
     pub struct Settings {
         pub server: crm_settings::ServerSettings,
+        /// Its name; it serves no method that needs a caller yet.
+        pub identity: crm_settings::IdentitySettings,
         pub database: crm_settings::DatabaseSettings,
     }
 
@@ -307,7 +346,8 @@ pub mod basic {
             settings: Settings,
             migrators: &'static [&'static Migrator],
         ) -> Result<Self, HostError> {
-            let host = Host::bind(name, settings.server, settings.database).await?;
+            let host =
+                Host::bind(name, settings.server, settings.database, &settings.identity).await?;
             Ok(Self { host, migrators })
         }
 
@@ -322,8 +362,7 @@ pub mod basic {
         pub async fn run_until_stopped(self, stop: CancellationToken) -> Result<(), HostError> {
             self.host
                 .run(
-                    tonic::service::Routes::default(),
-                    &[],
+                    super::GrpcServices::none(),
                     self.migrators,
                     |_| Vec::new(),
                     stop,

@@ -10,7 +10,7 @@
 //!
 //! Secrets are [`secrecy::SecretString`]s: they never appear in `Debug` output or logs.
 //!
-//! The blocks every service has (`server`, `database`, `redis`, `kafka`) live here so that all
+//! The blocks every service has (`server`, `identity`, `database`, `redis`, `kafka`) live here so that all
 //! services are configured the same way; a service adds its own sections next to them.
 
 use secrecy::{ExposeSecret, SecretString};
@@ -19,7 +19,9 @@ use serde::de::DeserializeOwned;
 
 pub use secrecy;
 
+mod identity;
 mod security;
+pub use identity::{CallerSettings, IdentitySettings};
 pub use security::{ClientCert, KafkaProtocol, KafkaSecurity, Sasl, SaslMechanism, TlsFiles};
 
 /// Why settings could not be loaded.
@@ -66,6 +68,18 @@ pub fn load_with_lists<T: DeserializeOwned>(
         .add_source(variables)
         .build()?;
     Ok(settings.try_deserialize()?)
+}
+
+/// The section `key` of a compiled-in defaults file alone, without the environment's layers:
+/// what a process ships with (tests start services with their shipped grants, for example).
+pub fn defaults_section<T: DeserializeOwned>(
+    defaults: &str,
+    key: &str,
+) -> Result<T, SettingsError> {
+    let settings = config::Config::builder()
+        .add_source(config::File::from_str(defaults, config::FileFormat::Yaml))
+        .build()?;
+    Ok(settings.get(key)?)
 }
 
 /// Where a process listens.
@@ -273,6 +287,34 @@ kafka: { brokers: ["localhost:9092"] }
         let s: WithList = load_with_lists("audit: { topics: [a] }", &["audit.topics"]).unwrap();
         assert_eq!(s.audit.topics, ["x", "y"]);
         unsafe { std::env::remove_var("CRM__AUDIT__TOPICS") };
+
+        // Callers' keys and grants from variables: the map key is the principal's name, lists
+        // come as one comma-separated value.
+        #[derive(Debug, Deserialize)]
+        struct WithIdentity {
+            identity: IdentitySettings,
+        }
+        unsafe {
+            std::env::set_var("CRM__IDENTITY__CALLERS__GATEWAY__KEYS", "k1, k2");
+            std::env::set_var(
+                "CRM__IDENTITY__CALLERS__GATEWAY__ON_BEHALF_OF_USERS",
+                "true",
+            );
+        }
+        let s: WithIdentity = load(
+            "identity: { name: customer, callers: { gateway: { rpcs: [a.B/C] }, erp: { keys: [k3] } } }",
+        )
+        .unwrap();
+        let gateway = &s.identity.callers["gateway"];
+        assert_eq!(gateway.keys, ["k1", "k2"]);
+        assert!(gateway.on_behalf_of_users);
+        assert_eq!(gateway.rpcs, ["a.B/C"]);
+        assert_eq!(s.identity.callers["erp"].keys, ["k3"]);
+        assert_eq!(s.identity.token_ttl_secs, 60);
+        unsafe {
+            std::env::remove_var("CRM__IDENTITY__CALLERS__GATEWAY__KEYS");
+            std::env::remove_var("CRM__IDENTITY__CALLERS__GATEWAY__ON_BEHALF_OF_USERS");
+        }
 
         for bad in ["0", "999", "3600001"] {
             unsafe { std::env::set_var("CRM__KAFKA__SESSION_TIMEOUT_MS", bad) };

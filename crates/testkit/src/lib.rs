@@ -6,10 +6,12 @@
 //! - [`unique`]: names (topics, consumer groups, key prefixes) no other test uses;
 //! - [`collect_events`]: reads what a service published, with record headers;
 //! - [`TansuBroker`]: a throwaway broker the test can stop and restart (outage tests);
-//! - [`tls`]: a throwaway CA, a TLS-only Redis and a TLS front for a broker.
+//! - [`tls`]: a throwaway CA, a TLS-only Redis and a TLS front for a broker;
+//! - [`identity`]: test keys, services that trust them, and client channels that sign calls.
 //!
 //! Only ever a dev-dependency.
 
+pub mod identity;
 pub mod tls;
 
 use std::process::{Child, Command, Stdio};
@@ -304,6 +306,7 @@ where
     let db_url = fresh_db_url().await;
     let settings = crm_host::basic::Settings {
         server: server_settings(),
+        identity: identity::service_identity("basic"),
         database: database_settings(db_url.clone()),
     };
     let app = build(settings).await.expect("build");

@@ -105,6 +105,10 @@ async fn spawn_permission(
     use secrecy::SecretString;
     let settings = crm_permission::Settings {
         server: crm_testkit::server_settings(),
+        // The gateway's grants as shipped; the test gateway's key; the test client's too.
+        identity: crm_testkit::identity::trusting_tests(
+            crm_permission::Settings::default_identity(),
+        ),
         database: crm_testkit::database_settings(db.clone()),
         kafka: crm_testkit::kafka_settings(crm_testkit::kafka_brokers()),
         events: ps::EventsSettings {
@@ -178,6 +182,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
     let topic = crm_testkit::unique("customer-events");
     let customer_settings = crm_customer::Settings {
         server: crm_testkit::server_settings(),
+        identity: crm_testkit::identity::trusting_tests(crm_customer::Settings::default_identity()),
         database: crm_testkit::database_settings(crm_testkit::fresh_db_url().await),
         redis: crm_testkit::redis_settings(),
         kafka: crm_testkit::kafka_settings(brokers.clone()),
@@ -205,6 +210,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
     }
     let settings = Settings {
         server: crm_testkit::server_settings(),
+        identity: crm_testkit::identity::gateway_identity(),
         redis,
         services: ServicesSettings {
             customer: format!("http://127.0.0.1:{grpc_port}"),
@@ -268,16 +274,14 @@ pub async fn spawn_with(options: Options) -> TestApp {
 /// Administers the test's permission service (over gRPC, as the admin tools would).
 #[derive(Clone)]
 pub struct Org {
-    pub users:
-        crm_proto::permission::user_service_client::UserServiceClient<tonic::transport::Channel>,
-    pub org: crm_proto::permission::org_service_client::OrgServiceClient<tonic::transport::Channel>,
-    pub clients: crm_proto::permission::api_client_service_client::ApiClientServiceClient<
-        tonic::transport::Channel,
-    >,
-    pub sharing: crm_proto::permission::sharing_service_client::SharingServiceClient<
-        tonic::transport::Channel,
-    >,
+    pub users: crm_proto::permission::user_service_client::UserServiceClient<Signed>,
+    pub org: crm_proto::permission::org_service_client::OrgServiceClient<Signed>,
+    pub clients: crm_proto::permission::api_client_service_client::ApiClientServiceClient<Signed>,
+    pub sharing: crm_proto::permission::sharing_service_client::SharingServiceClient<Signed>,
 }
+
+/// A channel whose calls the test client signs as itself (ADR 0012).
+pub type Signed = crm_identity::SignCalls<tonic::transport::Channel>;
 
 impl Org {
     async fn connect(grpc: &str, _db: &str) -> Self {
@@ -286,6 +290,7 @@ impl Org {
             .connect()
             .await
             .expect("connect to the permission service");
+        let channel = crm_testkit::identity::signed(channel, "permission");
         use crm_proto::permission::*;
         Org {
             users: user_service_client::UserServiceClient::new(channel.clone()),

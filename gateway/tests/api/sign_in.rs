@@ -208,10 +208,7 @@ async fn a_disabled_users_token_is_refused_by_every_replica() {
     assert_eq!(get(replica.clone()).await, StatusCode::OK);
     // Both replicas reported ready, which they do once they follow the permission events.
 
-    let permission = app.permission.as_ref().unwrap();
-    let mut users = pb::user_service_client::UserServiceClient::connect(permission.grpc.clone())
-        .await
-        .unwrap();
+    let mut users = app.org.users.clone();
     let id = tokens["user_id"].as_str().unwrap().to_string();
     let user = users
         .get_user(pb::GetUserRequest { id: id.clone() })

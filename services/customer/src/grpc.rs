@@ -166,8 +166,10 @@ impl Violations {
     }
 }
 
+/// The user the call acts for, as the verified call token bound it (ADR 0012); a service
+/// calling as itself gets no records.
 fn access<T>(request: &Request<T>) -> Result<Access, Status> {
-    Ok(Access::from_metadata(request.metadata())?)
+    Ok(crm_identity::user_access(request)?)
 }
 
 type PageStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;

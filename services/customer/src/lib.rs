@@ -26,7 +26,7 @@ use crm_events::outbox::Outbox;
 use crm_events::relay::{Relay, RelayConfig};
 use crm_host::{Host, Task};
 use crm_lifecycle::CancellationToken;
-use crm_proto::customer::customer_service_server::CustomerServiceServer;
+use crm_proto::customer::customer_service_server::{self, CustomerServiceServer};
 
 pub use settings::Settings;
 
@@ -49,6 +49,7 @@ impl Application {
             "crm-customer",
             settings.server.clone(),
             settings.database.clone(),
+            &settings.identity,
         )
         .await?;
         let outbox = Outbox::new(EVENT_SOURCE, &settings.events.topic);
@@ -103,14 +104,13 @@ impl Application {
                 }
             }
         };
-        host.run(
+        let grpc = crm_host::GrpcServices {
             routes,
-            &[crm_proto::FILE_DESCRIPTOR_SET],
-            &[&crm_events::MIGRATOR, &MIGRATOR],
-            start_tasks,
-            stop,
-        )
-        .await
+            names: &[customer_service_server::SERVICE_NAME],
+            descriptor_sets: &[crm_proto::FILE_DESCRIPTOR_SET],
+        };
+        host.run(grpc, &[&crm_events::MIGRATOR, &MIGRATOR], start_tasks, stop)
+            .await
     }
 }
 

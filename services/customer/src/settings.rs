@@ -6,6 +6,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub server: ServerSettings,
+    /// Who may call this service (ADR 0012).
+    pub identity: crm_settings::IdentitySettings,
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
     pub kafka: KafkaSettings,
@@ -26,6 +28,13 @@ pub struct CacheSettings {
 }
 
 impl Settings {
+    /// The `identity` block this service ships with: its name and its callers' grants, without
+    /// keys (those come from the deployment).
+    pub fn default_identity() -> crm_settings::IdentitySettings {
+        crm_settings::defaults_section(include_str!("../config/base.yaml"), "identity")
+            .expect("the compiled-in identity block is valid")
+    }
+
     pub fn load() -> Result<Self, crm_settings::SettingsError> {
         crm_settings::load(include_str!("../config/base.yaml"))
     }

@@ -3,14 +3,15 @@
 //! call, so every event the call writes (through `service::enqueue` or `OrgTx::event`) says who
 //! did it — the audit trail's "who" for permission changes.
 //!
-//! A call with a context is also checked: its caller must hold the organisation grant for the
-//! action (the gateway checked already; the service does not take it on trust). A call without
-//! one comes from inside the cluster (administration tools, other services) and is trusted, as
-//! before: the network policy keeps everyone else out.
+//! A call that acts for a user is also checked: the user must hold the organisation grant for
+//! the action (the gateway checked already; the service does not take it on trust). A call made
+//! by a service as itself got here only because `identity.callers.<it>.rpcs` grants it this
+//! method (checked by `crm_identity` before any handler runs, ADR 0012); its events name that
+//! service as the actor. There is no third kind: an unverified call never reaches a handler.
 
-use crm_access::{Access, Action, Resource};
+use crm_access::{Action, Resource};
+use crm_identity::Caller;
 use serde_json::Value;
-use tonic::metadata::MetadataMap;
 
 tokio::task_local! {
     static ACTOR: Value;
@@ -21,21 +22,23 @@ pub fn current() -> Option<Value> {
     ACTOR.try_with(Clone::clone).ok()
 }
 
-/// Runs `work` as the caller of `metadata`, after checking they may `action` the organisation.
+/// Runs `work` as the verified `caller`, after checking that a user may `action` the
+/// organisation.
 pub async fn scoped<T>(
-    metadata: &MetadataMap,
+    caller: Option<Caller>,
     action: Action,
     work: impl Future<Output = Result<T, tonic::Status>>,
 ) -> Result<T, tonic::Status> {
-    match Access::from_metadata(metadata) {
-        Ok(access) => {
+    let caller = caller
+        .ok_or_else(|| tonic::Status::unauthenticated("the call carries no verified identity"))?;
+    let actor = match &caller.access {
+        Some(access) => {
             access.scope(Resource::Organisation, action)?;
-            ACTOR.scope(access.actor(), work).await
+            access.actor()
         }
-        // No context: an internal caller.
-        Err(err) if err.code == crm_errors::Code::Unauthenticated => work.await,
-        Err(err) => Err(err.into()),
-    }
+        None => serde_json::json!({ "service": caller.principal }),
+    };
+    ACTOR.scope(actor, work).await
 }
 
 /// Adds the current actor to an event's data (unless it names one already).

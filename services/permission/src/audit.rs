@@ -6,11 +6,17 @@
 //! address and agent, the record, a per-field before/after — and keeps the rest as `details`;
 //! the trace id comes from the trace context the event carried. The table refuses updates and
 //! deletes (a trigger), whatever the code does.
+//!
+//! The table keeps everything; what a reader gets is cut to their own field rules (see
+//! [`FieldView`]): an entry about an account shows its fields as the reader's view of the account
+//! would, hidden ones left out and masked ones masked.
+
+use std::collections::{BTreeSet, HashMap};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use crm_access::{Access, Action, Resource};
+use crm_access::{Action, Resource, Scope, Visibility};
 use crm_events::{Envelope, EventError};
 use crm_proto::permission as pb;
 use serde::{Deserialize, Serialize};
@@ -19,6 +25,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::authz::{model, service::Access as Decisions};
 use crate::domain::Violations;
 use crate::error::Result;
 
@@ -299,6 +306,122 @@ pub async fn list(pool: &PgPool, q: &AuditQuery) -> Result<AuditPage> {
     })
 }
 
+// --- field security -------------------------------------------------------------------------
+
+/// What one reader may see of the entries about one resource: their field rules for READ on it,
+/// the ones the owning service applies to the record itself (ADR 0009).
+///
+/// A rule applies to its field name wherever the name occurs in an entry: as a key of `changes`
+/// (so both the old and the new value), in the record snapshot `details` carries (`details.account`
+/// of an account event), at the top of `details`, and inside nested values. A hidden field is
+/// left out entirely, name included; a masked one keeps its name and has every value masked with
+/// [`Scope::show`] (the record view's code), whatever its JSON type: strings are masked, numbers
+/// and booleans are masked as text, and arrays and objects are masked value by value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldView {
+    /// The reader's compiled READ scope for the resource; only its field rules are used.
+    Rules(Scope),
+    /// The reader may not read the resource at all (no grant, or a disabled or unknown user):
+    /// the entry keeps who did what to which record and when, but no field and no value.
+    Withheld,
+}
+
+impl FieldView {
+    /// From the reader's compiled READ scope for the entry's resource.
+    pub fn of_read_scope(scope: Scope) -> Self {
+        if scope.is_empty() {
+            FieldView::Withheld
+        } else {
+            FieldView::Rules(scope)
+        }
+    }
+}
+
+impl AuditEntry {
+    /// The entry as a reader with `view` may see it.
+    pub fn redact(&mut self, view: &FieldView) {
+        match view {
+            FieldView::Withheld => {
+                self.changes.0 = Value::Object(Map::new());
+                self.details.0 = Value::Object(Map::new());
+            }
+            FieldView::Rules(scope) if scope.fields.is_empty() => {}
+            FieldView::Rules(scope) => {
+                redact_changes(scope, &mut self.changes.0);
+                redact_fields(scope, &mut self.details.0);
+            }
+        }
+    }
+}
+
+fn is_hidden(scope: &Scope, field: &str) -> bool {
+    scope.field(field).visibility == Visibility::Hidden
+}
+
+fn is_masked(scope: &Scope, field: &str) -> bool {
+    scope.field(field).mask.is_some()
+}
+
+/// `{field: {old, new}}`: hidden fields leave, masked ones have both sides masked, and the
+/// values of the others are walked for nested fields (`old` and `new` are not field names).
+fn redact_changes(scope: &Scope, changes: &mut Value) {
+    let Value::Object(fields) = changes else {
+        redact_fields(scope, changes);
+        return;
+    };
+    fields.retain(|field, _| !is_hidden(scope, field));
+    for (field, change) in fields.iter_mut() {
+        if is_masked(scope, field) {
+            mask_all(scope, field, change);
+        } else if let Value::Object(sides) = change {
+            sides
+                .values_mut()
+                .for_each(|side| redact_fields(scope, side));
+        } else {
+            redact_fields(scope, change);
+        }
+    }
+}
+
+/// Every object in `value`, however deep: hidden keys left out, masked keys' values masked.
+fn redact_fields(scope: &Scope, value: &mut Value) {
+    match value {
+        Value::Object(fields) => {
+            fields.retain(|field, _| !is_hidden(scope, field));
+            for (field, v) in fields.iter_mut() {
+                if is_masked(scope, field) {
+                    mask_all(scope, field, v);
+                } else {
+                    redact_fields(scope, v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_fields(scope, v)),
+        _ => {}
+    }
+}
+
+/// Masks every value in `value` with `field`'s mask; `null` stays `null` (there is nothing to
+/// show), object keys stay (they are structure: `old`, `new`).
+fn mask_all(scope: &Scope, field: &str, value: &mut Value) {
+    let text = match value {
+        Value::Null => return,
+        Value::Array(items) => {
+            items.iter_mut().for_each(|v| mask_all(scope, field, v));
+            return;
+        }
+        Value::Object(fields) => {
+            fields.values_mut().for_each(|v| mask_all(scope, field, v));
+            return;
+        }
+        Value::String(s) => std::mem::take(s),
+        Value::Number(_) | Value::Bool(_) => value.to_string(),
+    };
+    *value = scope
+        .show(field, Some(text))
+        .map_or(Value::Null, Value::String);
+}
+
 // --- gRPC -----------------------------------------------------------------------------------
 
 impl From<AuditEntry> for pb::AuditEntry {
@@ -324,11 +447,41 @@ impl From<AuditEntry> for pb::AuditEntry {
 
 pub struct AuditApi {
     pool: PgPool,
+    decisions: Decisions,
 }
 
 impl AuditApi {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            decisions: Decisions::new(pool.clone()),
+            pool,
+        }
+    }
+
+    /// The reader's view of each resource the entries are about, compiled once per resource
+    /// (`CompileScope`'s own code, READ). Entries about what no grant is about (sign-ins, roles,
+    /// users, …) get none: they have no field rules and pass unchanged.
+    async fn field_views(
+        &self,
+        reader: Uuid,
+        entries: &[AuditEntry],
+    ) -> std::result::Result<HashMap<String, FieldView>, Status> {
+        let resources: BTreeSet<&str> = entries.iter().map(|e| e.resource.as_str()).collect();
+        let mut views = HashMap::with_capacity(resources.len());
+        for name in resources {
+            let Some(resource) = model::Resource::parse(name) else {
+                continue;
+            };
+            let compiled = self
+                .decisions
+                .compile_scope(reader, resource, model::Action::Read)
+                .await
+                .map_err(Status::from)?;
+            // The wire form services get, read back with the code they use (`Scope::show`).
+            let scope = Scope::try_from(pb::CompiledScope::from(compiled))?;
+            views.insert(name.to_string(), FieldView::of_read_scope(scope));
+        }
+        Ok(views)
     }
 }
 
@@ -338,7 +491,7 @@ impl pb::audit_service_server::AuditService for AuditApi {
         &self,
         request: Request<pb::ListAuditEntriesRequest>,
     ) -> std::result::Result<Response<pb::ListAuditEntriesResponse>, Status> {
-        let access = Access::from_metadata(request.metadata())?;
+        let access = crm_identity::user_access(&request)?;
         let scope = access.scope(Resource::Audit, Action::Read)?;
         let mut query = AuditQuery::parse(request.into_inner())?;
         if !scope.all {
@@ -346,8 +499,20 @@ impl pb::audit_service_server::AuditService for AuditApi {
             query.visible_actors = Some(scope.owner_ids.clone());
         }
         let page = list(&self.pool, &query).await.map_err(Status::from)?;
+        // The table keeps everything; the reader sees it through their own field rules.
+        let views = self.field_views(access.user_id, &page.entries).await?;
+        let entries = page
+            .entries
+            .into_iter()
+            .map(|mut entry| {
+                if let Some(view) = views.get(&entry.resource) {
+                    entry.redact(view);
+                }
+                entry.into()
+            })
+            .collect();
         Ok(Response::new(pb::ListAuditEntriesResponse {
-            entries: page.entries.into_iter().map(Into::into).collect(),
+            entries,
             next_page_token: page.next_page_token.unwrap_or_default(),
         }))
     }
@@ -484,6 +649,234 @@ mod tests {
         );
         assert_eq!(e.actor_user_id, None);
         assert_eq!(e.record_id.as_deref(), Some("u1"));
+    }
+
+    /// Phone and e-mail masked, website hidden: what the field-security tests read with.
+    fn rules() -> Scope {
+        let mut scope = Scope::everything();
+        for (field, visibility, mask) in [
+            (
+                "phone",
+                Visibility::ReadOnly,
+                Some(crm_access::MaskKind::Phone),
+            ),
+            (
+                "email",
+                Visibility::ReadOnly,
+                Some(crm_access::MaskKind::Email),
+            ),
+            ("website", Visibility::Hidden, None),
+        ] {
+            scope
+                .fields
+                .insert(field.into(), crm_access::FieldAccess { visibility, mask });
+        }
+        scope
+    }
+
+    fn account() -> Value {
+        serde_json::json!({
+            "id": "a1", "name": "Acme", "phone": "13812345678", "email": "zhang@example.com",
+            "website": "https://acme.example", "tags": ["vip"], "version": 1,
+        })
+    }
+
+    /// No clear value of a restricted field and no hidden name, anywhere in what is returned.
+    fn assert_nothing_leaks(e: &AuditEntry) {
+        let text = format!("{}{}", e.changes.0, e.details.0);
+        for secret in [
+            "13812345678",
+            "13899995678",
+            "zhang@",
+            "li@",
+            "acme.example",
+            "website",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+
+    #[test]
+    fn a_created_record_shows_masked_fields_masked_and_hidden_ones_not_at_all() {
+        let mut e = entry_from(
+            &event(
+                "customer.account.created",
+                "a1",
+                serde_json::json!({"account": account()}),
+            ),
+            None,
+        );
+        e.redact(&FieldView::Rules(rules()));
+        assert_eq!(
+            e.changes.0["phone"],
+            serde_json::json!({"old": null, "new": "138****5678"})
+        );
+        assert_eq!(e.changes.0["email"]["new"], "z***@example.com");
+        assert_eq!(e.changes.0["name"]["new"], "Acme", "no rule: clear");
+        assert_eq!(e.changes.0["tags"]["new"], serde_json::json!(["vip"]));
+        assert!(e.changes.0.get("website").is_none(), "not even the name");
+        let record = &e.details.0["account"];
+        assert_eq!(record["phone"], "138****5678");
+        assert_eq!(record["email"], "z***@example.com");
+        assert!(record.get("website").is_none());
+        assert_eq!(record["name"], "Acme");
+        assert_nothing_leaks(&e);
+    }
+
+    #[test]
+    fn an_update_masks_both_sides_and_drops_hidden_changes() {
+        let mut after = account();
+        after["phone"] = "13899995678".into();
+        after["email"] = "li@example.com".into();
+        after["website"] = "https://new.acme.example".into();
+        let mut e = entry_from(
+            &event(
+                "customer.account.updated",
+                "a1",
+                serde_json::json!({
+                    "account": after,
+                    "changes": {
+                        "phone": {"old": "13812345678", "new": "13899995678"},
+                        "email": {"old": "zhang@example.com", "new": "li@example.com"},
+                        "website": {"old": "https://acme.example", "new": "https://new.acme.example"},
+                        "name": {"old": "Acme", "new": "Acme Ltd"},
+                    },
+                }),
+            ),
+            None,
+        );
+        e.redact(&FieldView::Rules(rules()));
+        assert_eq!(
+            e.changes.0,
+            serde_json::json!({
+                "phone": {"old": "138****5678", "new": "138****5678"},
+                "email": {"old": "z***@example.com", "new": "l***@example.com"},
+                "name": {"old": "Acme", "new": "Acme Ltd"},
+            })
+        );
+        assert_eq!(e.details.0["account"]["phone"], "138****5678");
+        assert_nothing_leaks(&e);
+
+        // Only a hidden field changed: the entry stays (the record's version says as much),
+        // with nothing in it.
+        let mut e = entry_from(
+            &event(
+                "customer.account.updated",
+                "a1",
+                serde_json::json!({"changes": {"website": {"old": "https://acme.example",
+                                                             "new": null}}}),
+            ),
+            None,
+        );
+        e.redact(&FieldView::Rules(rules()));
+        assert_eq!(e.changes.0, serde_json::json!({}));
+    }
+
+    #[test]
+    fn a_deleted_record_shows_its_old_values_masked() {
+        let mut e = entry_from(
+            &event(
+                "customer.account.deleted",
+                "a1",
+                serde_json::json!({"id": "a1", "version": 2, "account": account()}),
+            ),
+            None,
+        );
+        e.redact(&FieldView::Rules(rules()));
+        assert_eq!(
+            e.changes.0["phone"],
+            serde_json::json!({"old": "138****5678", "new": null})
+        );
+        assert_eq!(e.changes.0["email"]["old"], "z***@example.com");
+        assert!(e.changes.0.get("website").is_none());
+        assert_eq!(e.details.0["id"], "a1");
+        assert_eq!(e.details.0["version"], 2);
+        assert!(e.details.0["account"].get("website").is_none());
+        assert_nothing_leaks(&e);
+    }
+
+    #[test]
+    fn nested_and_non_text_values_are_masked_too() {
+        let mut e = entry_from(
+            &event(
+                "customer.account.updated",
+                "a1",
+                serde_json::json!({
+                    "website": "https://acme.example",
+                    "account": {"addresses": [{"phone": "13812345678",
+                                               "website": "https://acme.example"}]},
+                    "changes": {
+                        "phone": {"old": 13812345678_u64, "new": ["13899995678", null]},
+                        "email": {"old": {"work": "zhang@example.com"}, "new": true},
+                        "addresses": {"old": [{"phone": "13812345678",
+                                               "website": "https://acme.example"}],
+                                      "new": []},
+                    },
+                }),
+            ),
+            None,
+        );
+        e.redact(&FieldView::Rules(rules()));
+        assert_eq!(
+            e.changes.0["phone"],
+            serde_json::json!({"old": "138****5678", "new": ["138****5678", null]})
+        );
+        assert_eq!(
+            e.changes.0["email"],
+            serde_json::json!({"old": {"work": "z***@example.com"}, "new": "t***"})
+        );
+        assert_eq!(
+            e.changes.0["addresses"]["old"],
+            serde_json::json!([{"phone": "138****5678"}])
+        );
+        assert!(e.details.0.get("website").is_none(), "top level of details");
+        assert_eq!(
+            e.details.0["account"]["addresses"],
+            serde_json::json!([{"phone": "138****5678"}])
+        );
+        assert_nothing_leaks(&e);
+    }
+
+    #[test]
+    fn a_reader_without_rules_sees_the_entry_as_stored() {
+        let stored = entry_from(
+            &event(
+                "customer.account.deleted",
+                "a1",
+                serde_json::json!({"id": "a1", "account": account()}),
+            ),
+            None,
+        );
+        let mut e = stored.clone();
+        e.redact(&FieldView::Rules(Scope::everything()));
+        assert_eq!(e, stored);
+    }
+
+    #[test]
+    fn a_reader_who_may_not_read_the_resource_sees_no_field_at_all() {
+        let mut e = entry_from(
+            &event(
+                "customer.account.updated",
+                "a1",
+                serde_json::json!({"account": account(),
+                                   "changes": {"name": {"old": "A", "new": "B"}}}),
+            ),
+            None,
+        );
+        let (actor, record) = (e.actor_user_id, e.record_id.clone());
+        assert_eq!(
+            FieldView::of_read_scope(Scope::default()),
+            FieldView::Withheld,
+            "an empty READ scope: no grant"
+        );
+        e.redact(&FieldView::Withheld);
+        assert_eq!(e.changes.0, serde_json::json!({}));
+        assert_eq!(e.details.0, serde_json::json!({}));
+        assert_eq!(
+            (e.actor_user_id, e.record_id),
+            (actor, record),
+            "who and what stay"
+        );
     }
 
     #[test]

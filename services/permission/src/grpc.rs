@@ -208,8 +208,8 @@ impl UserApi {
 #[tonic::async_trait]
 impl pb::user_service_server::UserService for UserApi {
     async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> GrpcResult<pb::User> {
-        let metadata = request.metadata().clone();
-        crate::actor::scoped(&metadata, crm_access::Action::Create, async move {
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Create, async move {
             let r = request.into_inner();
             let new = NewUser::parse(&r.username, &r.display_name, &r.email, &r.password)?;
             Ok(Response::new(self.users.create_user(new).await?.into()))
@@ -226,8 +226,8 @@ impl pb::user_service_server::UserService for UserApi {
         &self,
         request: Request<pb::SetUserStatusRequest>,
     ) -> GrpcResult<pb::User> {
-        let metadata = request.metadata().clone();
-        crate::actor::scoped(&metadata, crm_access::Action::Update, async move {
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
             let id = v.uuid("id", &r.id).unwrap_or_default();

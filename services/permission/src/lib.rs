@@ -82,19 +82,30 @@ use crm_events::outbox::Outbox;
 use crm_events::relay::{Relay, RelayConfig};
 use crm_host::{Host, Task};
 use crm_lifecycle::CancellationToken;
-use crm_proto::permission::access_service_server::AccessServiceServer;
-use crm_proto::permission::api_client_service_server::ApiClientServiceServer;
-use crm_proto::permission::audit_service_server::AuditServiceServer;
-use crm_proto::permission::auth_service_server::AuthServiceServer;
-use crm_proto::permission::org_service_server::OrgServiceServer;
-use crm_proto::permission::sharing_service_server::SharingServiceServer;
-use crm_proto::permission::user_service_server::UserServiceServer;
+use crm_proto::permission::access_service_server::{self, AccessServiceServer};
+use crm_proto::permission::api_client_service_server::{self, ApiClientServiceServer};
+use crm_proto::permission::audit_service_server::{self, AuditServiceServer};
+use crm_proto::permission::auth_service_server::{self, AuthServiceServer};
+use crm_proto::permission::org_service_server::{self, OrgServiceServer};
+use crm_proto::permission::sharing_service_server::{self, SharingServiceServer};
+use crm_proto::permission::user_service_server::{self, UserServiceServer};
 use secrecy::ExposeSecret;
 
 pub use settings::Settings;
 
 /// The process name, used in logs and traces.
 pub const NAME: &str = "crm-permission";
+
+/// The gRPC services this process serves (what reflection lists).
+pub const SERVICE_NAMES: [&str; 7] = [
+    auth_service_server::SERVICE_NAME,
+    user_service_server::SERVICE_NAME,
+    api_client_service_server::SERVICE_NAME,
+    org_service_server::SERVICE_NAME,
+    sharing_service_server::SERVICE_NAME,
+    access_service_server::SERVICE_NAME,
+    audit_service_server::SERVICE_NAME,
+];
 
 /// CloudEvents `source` of this service's events.
 pub const EVENT_SOURCE: &str = "crm/permission";
@@ -162,7 +173,13 @@ impl Application {
         let passwords = Arc::new(password::Passwords::new(&settings.auth.password_hashing)?);
         crm_events::kafka::check_config(&settings.kafka)
             .map_err(|e| crm_host::HostError::Config(e.to_string()))?;
-        let mut host = Host::bind(NAME, settings.server.clone(), settings.database.clone()).await?;
+        let mut host = Host::bind(
+            NAME,
+            settings.server.clone(),
+            settings.database.clone(),
+            &settings.identity,
+        )
+        .await?;
         let pool = host.pool().clone();
         let outbox = Outbox::new(EVENT_SOURCE, &settings.events.topic);
         let keys = keys::KeyRing::new(
@@ -275,14 +292,13 @@ impl Application {
             }
             tasks
         };
-        host.run(
+        let grpc = crm_host::GrpcServices {
             routes,
-            &[crm_proto::FILE_DESCRIPTOR_SET],
-            &[&crm_events::MIGRATOR, &MIGRATOR],
-            start_tasks,
-            stop,
-        )
-        .await
+            names: &SERVICE_NAMES,
+            descriptor_sets: &[crm_proto::FILE_DESCRIPTOR_SET],
+        };
+        host.run(grpc, &[&crm_events::MIGRATOR, &MIGRATOR], start_tasks, stop)
+            .await
     }
 }
 

@@ -12,6 +12,8 @@ use serde::{Deserialize, Deserializer};
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub server: ServerSettings,
+    /// Who may call this service, and what each caller may do as itself (ADR 0012).
+    pub identity: crm_settings::IdentitySettings,
     pub database: DatabaseSettings,
     pub kafka: KafkaSettings,
     pub events: EventsSettings,
@@ -360,6 +362,13 @@ where
 }
 
 impl Settings {
+    /// The `identity` block this service ships with: its name and its callers' grants, without
+    /// keys (those come from the deployment).
+    pub fn default_identity() -> crm_settings::IdentitySettings {
+        crm_settings::defaults_section(include_str!("../config/base.yaml"), "identity")
+            .expect("the compiled-in identity block is valid")
+    }
+
     pub fn load() -> Result<Self, crm_settings::SettingsError> {
         crm_settings::load_with_lists(include_str!("../config/base.yaml"), &["audit.topics"])
     }
@@ -371,6 +380,7 @@ mod tests {
 
     const YAML: &str = r#"
 server: { host: 127.0.0.1 }
+identity: { name: permission }
 database: { url: "postgres://u:dbpass@localhost/db" }
 kafka: { brokers: ["localhost:9092"] }
 events: { topic: t }
@@ -387,6 +397,24 @@ bootstrap:
             .unwrap()
             .try_deserialize()
             .unwrap()
+    }
+
+    #[test]
+    fn the_shipped_grants_parse_and_name_only_this_services_methods() {
+        let identity = Settings::default_identity();
+        assert_eq!(identity.name, "permission");
+        let gateway = &identity.callers["gateway"];
+        assert!(gateway.on_behalf_of_users);
+        assert!(gateway.keys.is_empty(), "keys come from the deployment");
+        assert!(
+            gateway
+                .rpcs
+                .iter()
+                .all(|rpc| rpc.starts_with("crm.permission.v1.")),
+            "{:?}",
+            gateway.rpcs
+        );
+        crm_identity::Verifier::from_settings(&identity).expect("valid grants");
     }
 
     #[test]
@@ -414,6 +442,7 @@ bootstrap:
         let s = parse(
             r#"
 server: { host: 127.0.0.1 }
+identity: { name: permission }
 database: { url: "postgres://localhost/db" }
 kafka: { brokers: ["localhost:9092"] }
 events: { topic: t }
@@ -441,6 +470,7 @@ bootstrap:
         let s = parse(
             r#"
 server: { host: 127.0.0.1 }
+identity: { name: permission }
 database: { url: "postgres://localhost/db" }
 kafka: { brokers: ["localhost:9092"] }
 events: { topic: t }

@@ -68,25 +68,34 @@ fn names(accounts: &[pb::Account]) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_call_without_an_access_context_is_unauthenticated() {
+async fn an_unsigned_call_is_unauthenticated_and_a_service_acting_for_no_user_gets_no_records() {
     let app = spawn_app().await;
+    let create = || pb::CreateAccountRequest {
+        name: "Acme".into(),
+        ..Default::default()
+    };
+    // No call token at all, even with a context claiming everything.
     let err = app
-        .raw
+        .unsigned
         .clone()
         .list_accounts(pb::ListAccountsRequest::default())
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
+    let forged = as_caller(
+        &crm_access::Access::system(crate::helpers::OWNER.parse().unwrap()),
+        create(),
+    );
     let err = app
-        .raw
+        .unsigned
         .clone()
-        .create_account(pb::CreateAccountRequest {
-            name: "Acme".into(),
-            ..Default::default()
-        })
+        .create_account(forged)
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
+    // Signed, but acting for nobody: the customer service serves records to users only.
+    let err = app.raw.clone().create_account(create()).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
     assert_eq!(app.count("accounts").await, 0, "nothing written");
     app.shutdown().await;
 }

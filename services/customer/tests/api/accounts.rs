@@ -434,6 +434,7 @@ async fn a_migration_job_migrates_and_exits() {
     server.migrate_only = true;
     let settings = crm_customer::Settings {
         server,
+        identity: crm_testkit::identity::trusting_tests(crm_customer::Settings::default_identity()),
         database: crm_testkit::database_settings(db_url.clone()),
         redis: crm_testkit::redis_settings(),
         kafka: crm_testkit::kafka_settings(crm_testkit::kafka_brokers()),

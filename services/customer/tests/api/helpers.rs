@@ -10,7 +10,9 @@ use tonic::transport::Channel;
 
 /// Adds an access context to every call.
 pub type WithAccess = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>;
-pub type Client = CustomerServiceClient<InterceptedService<Channel, WithAccess>>;
+/// A channel whose calls the test client signs (ADR 0012).
+pub type Signed = crm_identity::SignCalls<Channel>;
+pub type Client = CustomerServiceClient<InterceptedService<Signed, WithAccess>>;
 
 /// Acts as [`OWNER`] with every action on every record (the system).
 fn system_access(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
@@ -21,8 +23,10 @@ fn system_access(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, 
 pub struct TestApp {
     /// Calls as the system ([`OWNER`], everything allowed).
     pub client: Client,
-    /// The same service without an access context: callers set their own.
-    pub raw: CustomerServiceClient<Channel>,
+    /// The same service, signed, without an access context: callers set their own.
+    pub raw: CustomerServiceClient<Signed>,
+    /// The same service with neither a call token nor an access context.
+    pub unsigned: CustomerServiceClient<Channel>,
     pub db: sqlx::PgPool,
     pub topic: String,
     pub brokers: Vec<String>,
@@ -62,6 +66,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
     }
     let settings = Settings {
         server: crm_testkit::server_settings(),
+        identity: crm_testkit::identity::trusting_tests(Settings::default_identity()),
         database: crm_testkit::database_settings(db_url.clone()),
         redis,
         kafka: crm_testkit::kafka_settings(options.brokers.clone()),
@@ -82,13 +87,16 @@ pub async fn spawn_with(options: Options) -> TestApp {
         .connect()
         .await
         .expect("connect to the customer service");
+    let signed = crm_testkit::identity::signed(channel.clone(), "customer");
     let client =
-        CustomerServiceClient::with_interceptor(channel.clone(), system_access as WithAccess);
-    let raw = CustomerServiceClient::new(channel);
+        CustomerServiceClient::with_interceptor(signed.clone(), system_access as WithAccess);
+    let raw = CustomerServiceClient::new(signed);
+    let unsigned = CustomerServiceClient::new(channel);
     let db = sqlx::PgPool::connect(&db_url).await.expect("test pool");
     TestApp {
         client,
         raw,
+        unsigned,
         db,
         topic,
         brokers: options.brokers,
@@ -202,6 +210,9 @@ pub fn process(db_url: &str, topic: &str, drain_delay_ms: u64) -> crm_testkit::S
             ),
             ("CRM__KAFKA__CREATE_TOPICS", "true".into()),
             ("CRM__EVENTS__TOPIC", topic.to_string()),
-        ],
+        ]
+        .into_iter()
+        .chain(crm_testkit::identity::service_identity_env())
+        .collect::<Vec<_>>(),
     )
 }

@@ -16,6 +16,7 @@ fn settings(
 ) -> crm_customer::Settings {
     crm_customer::Settings {
         server: crm_testkit::server_settings(),
+        identity: crm_testkit::identity::trusting_tests(crm_customer::Settings::default_identity()),
         database: crm_testkit::database_settings(database_url),
         redis,
         kafka: crm_testkit::kafka_settings(brokers),
@@ -65,7 +66,9 @@ async fn late_and_lost_postgres_mean_not_ready_then_errors_then_full_recovery() 
         .connect()
         .await
         .unwrap();
-    let mut client = pb::customer_service_client::CustomerServiceClient::new(channel);
+    let mut client = pb::customer_service_client::CustomerServiceClient::new(
+        crm_testkit::identity::signed(channel, "customer"),
+    );
     let list = |client: &mut pb::customer_service_client::CustomerServiceClient<_>| {
         let mut request = tonic::Request::new(pb::ListAccountsRequest::default());
         crm_access::Access::system(uuid::Uuid::now_v7()).to_metadata(request.metadata_mut());
@@ -140,7 +143,9 @@ async fn started_before_its_dependencies_it_waits_for_postgres_and_catches_up_wi
         .connect()
         .await
         .unwrap();
-    let mut client = pb::customer_service_client::CustomerServiceClient::new(channel);
+    let mut client = pb::customer_service_client::CustomerServiceClient::new(
+        crm_testkit::identity::signed(channel, "customer"),
+    );
     let system = crm_access::Access::system(uuid::Uuid::now_v7());
     let mut ids = Vec::new();
     for i in 0..5 {

@@ -24,6 +24,9 @@ async fn spawn_permission(stop: &CancellationToken) -> (String, String, String) 
     let topic = crm_testkit::unique("permission-events");
     let settings = crm_permission::Settings {
         server: crm_testkit::server_settings(),
+        identity: crm_testkit::identity::trusting_tests(
+            crm_permission::Settings::default_identity(),
+        ),
         database: crm_testkit::database_settings(crm_testkit::fresh_db_url().await),
         kafka: crm_testkit::kafka_settings(crm_testkit::kafka_brokers()),
         events: ps::EventsSettings {
@@ -86,6 +89,7 @@ async fn spawn_gateway(
     let (grpc, jwks, topic) = permission;
     let settings = Settings {
         server: crm_testkit::server_settings(),
+        identity: crm_testkit::identity::gateway_identity(),
         redis: crm_testkit::redis_settings(),
         services: ServicesSettings {
             customer: customers.to_string(),

@@ -23,7 +23,9 @@ async fn sigterm_drains_in_flight_calls_and_exits_zero() {
         .connect()
         .await
         .unwrap();
-    let client = pb::customer_service_client::CustomerServiceClient::new(channel);
+    let client = pb::customer_service_client::CustomerServiceClient::new(
+        crm_testkit::identity::signed(channel, "customer"),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed_mid_call) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let mut workers = Vec::new();

@@ -517,8 +517,8 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::ListRolesRequest>,
     ) -> GrpcResult<pb::ListRolesResponse> {
-        let metadata = request.metadata().clone();
-        crate::actor::scoped(&metadata, crm_access::Action::Read, async move {
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Read, async move {
             let (roles, permission_version) = self.org.list_roles().await?;
             Ok(Response::new(pb::ListRolesResponse {
                 roles: roles.into_iter().map(Into::into).collect(),
@@ -714,8 +714,8 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::AssignRoleRequest>,
     ) -> GrpcResult<pb::UserOrgResponse> {
-        let metadata = request.metadata().clone();
-        crate::actor::scoped(&metadata, crm_access::Action::Update, async move {
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
             let user_id = v.id("user_id", &r.user_id);
@@ -736,8 +736,8 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::UnassignRoleRequest>,
     ) -> GrpcResult<pb::UserOrgResponse> {
-        let metadata = request.metadata().clone();
-        crate::actor::scoped(&metadata, crm_access::Action::Update, async move {
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
             let user_id = v.id("user_id", &r.user_id);

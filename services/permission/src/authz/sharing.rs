@@ -435,8 +435,8 @@ impl pb::sharing_service_server::SharingService for SharingApi {
         &self,
         request: Request<pb::ShareRecordRequest>,
     ) -> GrpcResult<pb::RecordShareResponse> {
-        let metadata = request.metadata().clone();
-        crate::actor::scoped(&metadata, crm_access::Action::Update, async move {
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
             let resource = shareable(&mut v, "resource", r.resource);
@@ -460,8 +460,8 @@ impl pb::sharing_service_server::SharingService for SharingApi {
         &self,
         request: Request<pb::UnshareRecordRequest>,
     ) -> GrpcResult<pb::UnshareRecordResponse> {
-        let metadata = request.metadata().clone();
-        crate::actor::scoped(&metadata, crm_access::Action::Update, async move {
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
             let resource = shareable(&mut v, "resource", r.resource);

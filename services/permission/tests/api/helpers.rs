@@ -9,6 +9,7 @@ use crm_permission::settings::{
 use crm_permission::{Application, Settings};
 use crm_proto::permission as pb;
 use crm_proto::permission::access_service_client::AccessServiceClient;
+use crm_proto::permission::audit_service_client::AuditServiceClient;
 use crm_proto::permission::auth_service_client::AuthServiceClient;
 use crm_proto::permission::org_service_client::OrgServiceClient;
 use crm_proto::permission::user_service_client::UserServiceClient;
@@ -21,11 +22,18 @@ use tonic::transport::Channel;
 pub const TEST_KEK: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// A channel whose calls the test client signs (ADR 0012): as itself, or for the user whose
+/// access context a request carries.
+pub type Signed = crm_identity::SignCalls<Channel>;
+
 pub struct TestApp {
-    pub auth: AuthServiceClient<Channel>,
-    pub users: UserServiceClient<Channel>,
-    pub org: OrgServiceClient<Channel>,
-    pub access: AccessServiceClient<Channel>,
+    pub auth: AuthServiceClient<Signed>,
+    pub users: UserServiceClient<Signed>,
+    pub org: OrgServiceClient<Signed>,
+    pub access: AccessServiceClient<Signed>,
+    pub audit: AuditServiceClient<Signed>,
+    /// The service's port with no signing: for calls that must be refused.
+    pub unsigned: Channel,
     pub db: sqlx::PgPool,
     pub topic: String,
     pub brokers: Vec<String>,
@@ -42,6 +50,7 @@ pub async fn test_settings() -> Settings {
     let db_url = crm_testkit::fresh_db_url().await;
     Settings {
         server: crm_testkit::server_settings(),
+        identity: crm_testkit::identity::trusting_tests(Settings::default_identity()),
         database: crm_testkit::database_settings(db_url),
         kafka: crm_testkit::kafka_settings(crm_testkit::kafka_brokers()),
         events: EventsSettings {
@@ -99,11 +108,14 @@ pub async fn spawn_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let db = sqlx::PgPool::connect(settings.database.url())
         .await
         .expect("test pool");
+    let signed = crm_testkit::identity::signed(channel.clone(), "permission");
     TestApp {
-        auth: AuthServiceClient::new(channel.clone()),
-        users: UserServiceClient::new(channel.clone()),
-        org: OrgServiceClient::new(channel.clone()),
-        access: AccessServiceClient::new(channel),
+        auth: AuthServiceClient::new(signed.clone()),
+        users: UserServiceClient::new(signed.clone()),
+        org: OrgServiceClient::new(signed.clone()),
+        access: AccessServiceClient::new(signed.clone()),
+        audit: AuditServiceClient::new(signed),
+        unsigned: channel,
         db,
         topic: settings.events.topic.clone(),
         brokers: settings.kafka.brokers.clone(),

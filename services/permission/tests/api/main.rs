@@ -2,9 +2,11 @@
 //! One test binary (so it links once); each test gets its own database and topic.
 
 mod helpers;
+mod identity;
 
 mod access;
 mod api_clients;
+mod audit_fields;
 mod boot;
 mod consumer_replicas;
 mod demo_org;
