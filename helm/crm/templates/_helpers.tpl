@@ -88,6 +88,19 @@ helm.sh/chart: crm-{{ (index . 0).Chart.Version }}
       name: {{ $c.databaseSecret | default (printf "crm-%s-database" $name) }}
       key: {{ $root.Values.postgres.secretKeyRef.key }}
 {{- end }}
+{{- if eq $name "gateway" }}
+- name: CRM__IDENTITY__SIGNING_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.secrets.gatewayIdentity }}
+      key: signing-key
+{{- else }}
+- name: CRM__IDENTITY__CALLERS__GATEWAY__KEYS
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.secrets.gatewayIdentity }}
+      key: public-key
+{{- end }}
 {{- if eq $name "permission" }}
 - name: CRM__AUTH__KEY_ENCRYPTION_KEY
   valueFrom:
