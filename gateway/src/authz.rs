@@ -16,6 +16,10 @@
 //! Redis down: scopes are asked of the permission service directly (slower, still right).
 //! Permission service down: cached scopes keep serving; without one the request fails with 503,
 //! never silently in.
+//!
+//! The context also carries the caller's effective time zone and language (their own, else the
+//! organisation's), which `principals` learnt together with the user's status — no call of its
+//! own — so an owning service can tell what "today" is for the caller (`Access::today`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -244,9 +248,36 @@ pub fn permit(
 
 pub type PermitFuture = std::pin::Pin<Box<dyn Future<Output = Response> + Send>>;
 
+/// For routes about the caller's own record (`/api/v1/me`): any signed-in user, no grant needed.
+/// The handler gets an [`Access`] without scopes — who the caller is, where the call comes from,
+/// their time zone and language — and the service it calls decides that they act on themselves.
+#[allow(clippy::type_complexity)]
+pub fn signed_in(
+    state: AppState,
+) -> axum::middleware::FromFnLayer<
+    impl Fn(State<AppState>, Request, Next) -> PermitFuture + Clone,
+    AppState,
+    (State<AppState>, Request),
+> {
+    axum::middleware::from_fn_with_state(state, move |state, request, next| {
+        Box::pin(authorize_caller(state, None, request, next)) as PermitFuture
+    })
+}
+
 async fn authorize(
     State(state): State<AppState>,
     needs: Needs,
+    request: Request,
+    next: Next,
+) -> Response {
+    authorize_caller(State(state), Some(needs), request, next).await
+}
+
+/// Authenticates the caller and, with `needs`, gets their scopes and refuses a route they hold
+/// no grant for; then hands the handler their [`Access`].
+async fn authorize_caller(
+    State(state): State<AppState>,
+    needs: Option<Needs>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -257,28 +288,13 @@ async fn authorize(
         Ok(user) => user,
         Err(err) => return err.into_response(),
     };
-    // An API client's token only works for what the client is scoped to, whatever its roles.
-    if let Some(client) = &user.client
-        && !client.allows(needs.resource, needs.action)
-    {
-        return Error::Api(crm_errors::ApiError::new(
-            crm_errors::Code::PermissionDenied,
-            format!(
-                "the token of API client {:?} is not scoped for {}:{}",
-                client.client_id, needs.resource, needs.action
-            ),
-        ))
-        .into_response();
-    }
-    let mut wanted = vec![(needs.resource, needs.action)];
-    wanted.extend(needs.also.iter().copied());
-    let access = match state.authz.access(user.user_id, &wanted).await {
-        Ok(access) => access,
-        Err(err) => return err.into_response(),
+    let access = match needs {
+        Some(needs) => match scoped_access(&state, &user, needs).await {
+            Ok(access) => access,
+            Err(err) => return err.into_response(),
+        },
+        None => Access::new(user.user_id),
     };
-    if let Err(err) = access.scope(needs.resource, needs.action) {
-        return Error::Api(err).into_response();
-    }
     // For the audit trail: where the call comes from.
     let client = crate::routes::auth::ClientInfo::from_request_parts(&mut parts, &state).await;
     let access = access.with_origin(crm_access::Origin {
@@ -293,6 +309,35 @@ async fn authorize(
             .filter(|ua| !ua.is_empty()),
         api_client_id: user.client.as_ref().map(|c| c.client_id.clone()),
     });
+    // The caller's time zone and language, learnt with their status (see `AuthUser`).
+    let access = match parts.extensions.get::<crm_access::Preferences>() {
+        Some(&preferences) => access.with_preferences(preferences),
+        None => access,
+    };
     parts.extensions.insert(access);
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// The caller's scopes for a route's [`Needs`]; 403 when its own action is not granted (or the
+/// API client's token is not scoped for it).
+async fn scoped_access(state: &AppState, user: &AuthUser, needs: Needs) -> Result<Access> {
+    // An API client's token only works for what the client is scoped to, whatever its roles.
+    if let Some(client) = &user.client
+        && !client.allows(needs.resource, needs.action)
+    {
+        return Err(Error::Api(crm_errors::ApiError::new(
+            crm_errors::Code::PermissionDenied,
+            format!(
+                "the token of API client {:?} is not scoped for {}:{}",
+                client.client_id, needs.resource, needs.action
+            ),
+        )));
+    }
+    let mut wanted = vec![(needs.resource, needs.action)];
+    wanted.extend(needs.also.iter().copied());
+    let access = state.authz.access(user.user_id, &wanted).await?;
+    access
+        .scope(needs.resource, needs.action)
+        .map_err(Error::Api)?;
+    Ok(access)
 }

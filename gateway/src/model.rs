@@ -338,7 +338,7 @@ pub struct ContactList {
 
 /// For `Option<Option<T>>` fields: absent → `None` (via `#[serde(default)]`), `null` →
 /// `Some(None)`, a value → `Some(Some(v))`.
-fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -348,7 +348,7 @@ where
 
 /// For `Option<T>` fields that may be absent but not `null`: a plain `Option` would read
 /// `null` as "absent" and silently ignore `{"name": null}`.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

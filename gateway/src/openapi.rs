@@ -22,7 +22,7 @@ use crate::routes::audit::{AuditEntry, AuditList};
 use crate::routes::auth::{
     ClientCredentialsForm, ClientTokenResponse, LoginBody, RefreshBody, TokenResponse,
 };
-use crate::routes::{accounts, admin, audit, auth, contacts};
+use crate::routes::{accounts, admin, audit, auth, contacts, me};
 
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 pub const DOCS_PATH: &str = "/api/v1/docs";
@@ -47,8 +47,10 @@ pub const DOCS_PATH: &str = "/api/v1/docs";
         contacts::create, contacts::list, contacts::get, contacts::update, contacts::delete,
         contacts::export,
         audit::list,
-        admin::create_user, admin::get_user, admin::set_status, admin::list_roles,
-        admin::assign_role, admin::unassign_role, admin::share, admin::unshare,
+        admin::create_user, admin::get_user, admin::update_user, admin::set_status,
+        admin::list_roles, admin::assign_role, admin::unassign_role, admin::share, admin::unshare,
+        admin::get_org_settings, admin::update_org_settings,
+        me::get, me::update,
         auth::login, auth::client_token, auth::oidc_start, auth::oidc_callback, auth::refresh, auth::logout, auth::jwks,
     ),
     components(schemas(
@@ -57,12 +59,14 @@ pub const DOCS_PATH: &str = "/api/v1/docs";
         RefreshBody, TokenResponse, ClientCredentialsForm, ClientTokenResponse, AuditEntry, AuditList,
         admin::AdminUser, admin::NewAdminUser, admin::StatusBody, admin::AdminRole,
         admin::AdminRoleList, admin::RoleBody, admin::UserRoles, admin::ShareBody,
+        admin::ProfilePatch, admin::OrgSettings, admin::OrgSettingsBody, me::Profile,
     )),
     modifiers(&Conventions),
     tags(
         (name = "accounts", description = "Companies we sell to."),
         (name = "contacts", description = "People, usually working at an account."),
-        (name = "admin", description = "Administering the organisation: users, roles, shares."),
+        (name = "admin", description = "Administering the organisation: users, roles, shares, the default time zone and language."),
+        (name = "me", description = "Your own profile: display name, time zone and language."),
         (name = "audit", description = "Who did what, when and from where."),
         (name = "auth", description = "Signing in and out, and the keys that verify access tokens."),
     )
@@ -153,6 +157,14 @@ fn string_header(description: &str) -> utoipa::openapi::header::Header {
         .build()
 }
 
+/// Whether an operation declares the `If-Match` header (a PUT with optimistic concurrency).
+fn takes_if_match(operation: &utoipa::openapi::path::Operation) -> bool {
+    operation.parameters.iter().flatten().any(|p| {
+        matches!(p, RefOr::T(p) if p.name == "If-Match"
+            && matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Header))
+    })
+}
+
 impl Modify for Conventions {
     fn modify(&self, openapi: &mut Document) {
         let components = openapi.components.get_or_insert_with(Components::new);
@@ -215,6 +227,9 @@ impl Modify for Conventions {
                     statuses.push(403);
                     match method {
                         "post" => statuses.extend([409, 413, 415, 422]),
+                        "put" if takes_if_match(operation) => {
+                            statuses.extend([409, 412, 413, 415, 428])
+                        }
                         "put" => statuses.extend([409, 413, 415]),
                         "patch" => statuses.extend([409, 412, 413, 415, 428]),
                         "delete" => statuses.extend([409, 412]),
@@ -274,7 +289,16 @@ mod tests {
                 );
             }
         }
-        assert_eq!(operations, 28);
+        assert_eq!(operations, 33);
+        let me = &paths["/api/v1/me"];
+        assert!(me["get"]["security"].is_array() && me["patch"]["security"].is_array());
+        assert!(me["patch"]["responses"]["428"].is_object());
+        let settings = &paths["/api/v1/admin/organisation/settings"]["put"]["responses"];
+        assert!(settings["412"].is_object() && settings["428"].is_object());
+        assert!(
+            paths["/api/v1/admin/users/{id}/status"]["put"]["responses"]["428"].is_null(),
+            "no If-Match there"
+        );
         assert!(paths["/api/v1/accounts"]["get"]["responses"]["403"].is_object());
         let login = &paths["/api/v1/auth/login"]["post"]["responses"];
         assert!(login["429"].is_object() && login["401"].is_object());

@@ -2,12 +2,16 @@
 //! permission version): a token outlives a disabled account by
 //! up to its lifetime, so the gateway asks.
 //!
-//! Each replica keeps `user id → active?` in memory, filled from the permission service
-//! (`UserService.GetUser`) and forgotten after `ttl`. To act within a second rather than a TTL,
-//! every replica also listens to the permission service's events (its own consumer group, from
-//! the newest offset: it only needs what happens from now on) and forgets a user as soon as any
-//! `permission.user.*` or `permission.session.*` event about them arrives; the next request asks
-//! again and sees the new status.
+//! Each replica keeps `user id → (active?, time zone and language)` in memory, filled from the
+//! permission service (`UserService.GetUser`, whose answer carries the user's *effective* time
+//! zone and language: their own, else the organisation's) and forgotten after `ttl`. The time
+//! zone and language travel with every call in the access context (see `authz`). To act within a
+//! second rather than a TTL, every replica also listens to the permission service's events (its
+//! own consumer group, from the newest offset: it only needs what happens from now on) and
+//! forgets a user as soon as any `permission.user.*` or `permission.session.*` event about them
+//! arrives — a status change, and equally a profile change (`permission.user.updated`) — and
+//! forgets every user when the organisation's defaults change
+//! (`permission.organisation.settings_updated`); the next request asks again.
 //!
 //! If the permission service cannot be asked, a known answer is kept for up to `stale_ttl`;
 //! without one the request fails with 503, never silently in.
@@ -16,6 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crm_access::{Locale, Preferences};
 use crm_events::Envelope;
 use crm_proto::permission as pb;
 use crm_proto::permission::user_service_client::UserServiceClient;
@@ -28,6 +33,34 @@ use uuid::Uuid;
 
 use crate::error::Error;
 
+/// What the gateway knows about a token's user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal {
+    /// Exists and is enabled.
+    pub active: bool,
+    /// Their effective time zone and language; `None` from a permission service that does not
+    /// send them yet.
+    pub preferences: Option<Preferences>,
+}
+
+impl Principal {
+    const UNKNOWN: Principal = Principal {
+        active: false,
+        preferences: None,
+    };
+
+    fn from_user(user: &pb::User) -> Self {
+        let time_zone = crm_access::preferences::parse_time_zone(&user.effective_time_zone);
+        let locale = Locale::parse(&user.effective_locale);
+        Principal {
+            active: user.status == pb::UserStatus::Active as i32,
+            preferences: time_zone
+                .zip(locale)
+                .map(|(time_zone, locale)| Preferences { time_zone, locale }),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Principals {
     inner: Arc<Inner>,
@@ -39,7 +72,7 @@ struct Inner {
     /// Set once the event consumer has partitions: from then on, no change is missed.
     following: tokio::sync::watch::Sender<bool>,
     users: UserServiceClient<crate::permission::Channel>,
-    entries: Mutex<HashMap<Uuid, (bool, Instant)>>,
+    entries: Mutex<HashMap<Uuid, (Principal, Instant)>>,
     ttl: Duration,
     stale_ttl: Duration,
 }
@@ -66,24 +99,30 @@ impl Principals {
 
     /// Whether `user` exists and is active.
     pub async fn is_active(&self, user: Uuid) -> Result<bool, Error> {
+        Ok(self.principal(user).await?.active)
+    }
+
+    /// Whether `user` exists and is active, and their effective time zone and language: from
+    /// memory while fresh, else asked of the permission service.
+    pub async fn principal(&self, user: Uuid) -> Result<Principal, Error> {
         let known = self.inner.entries.lock().await.get(&user).copied();
-        if let Some((active, at)) = known
+        if let Some((principal, at)) = known
             && at.elapsed() < self.inner.ttl
         {
-            return Ok(active);
+            return Ok(principal);
         }
         let request = crate::permission::request(pb::GetUserRequest {
             id: user.to_string(),
         });
         let answer = self.inner.users.clone().get_user(request).await;
-        let active = match answer {
-            Ok(found) => found.into_inner().status == pb::UserStatus::Active as i32,
-            Err(status) if status.code() == tonic::Code::NotFound => false,
+        let principal = match answer {
+            Ok(found) => Principal::from_user(found.get_ref()),
+            Err(status) if status.code() == tonic::Code::NotFound => Principal::UNKNOWN,
             Err(status) => {
                 return match known {
-                    Some((active, at)) if at.elapsed() < self.inner.stale_ttl => {
+                    Some((principal, at)) if at.elapsed() < self.inner.stale_ttl => {
                         tracing::warn!(grpc_code = ?status.code(), "permission service unavailable; using the last known user status");
-                        Ok(active)
+                        Ok(principal)
                     }
                     _ => Err(Error::from_status(status)),
                 };
@@ -93,8 +132,8 @@ impl Principals {
             .entries
             .lock()
             .await
-            .insert(user, (active, Instant::now()));
-        Ok(active)
+            .insert(user, (principal, Instant::now()));
+        Ok(principal)
     }
 
     /// Waits until the event consumer has joined (true) or `limit` passed (false). A replica
@@ -108,6 +147,11 @@ impl Principals {
 
     pub async fn forget(&self, user: Uuid) {
         self.inner.entries.lock().await.remove(&user);
+    }
+
+    /// Forgets every user: the organisation's defaults, which any of them may follow, changed.
+    pub async fn forget_all(&self) {
+        self.inner.entries.lock().await.clear();
     }
 
     /// Follows the permission events until `stop`, forgetting each user they mention.
@@ -159,6 +203,8 @@ impl Principals {
                     };
                     if let Some(user) = user_of(&event) {
                         self.forget(user).await;
+                    } else if concerns_everyone(&event) {
+                        self.forget_all().await;
                     }
                     if let (Some(versions), Some(version)) = (
                         self.inner.versions.get(),
@@ -178,6 +224,12 @@ impl Principals {
         }
         consumer.unsubscribe();
     }
+}
+
+/// Whether an event changes what every user's entry holds: the organisation's default time zone
+/// or language.
+fn concerns_everyone(event: &Envelope) -> bool {
+    event.event_type == "permission.organisation.settings_updated"
 }
 
 /// The user an event is about: the subject of user events, `user_id` in the data of others.
@@ -245,5 +297,52 @@ mod tests {
             )),
             None
         );
+        // A profile change is about its user, like a status change.
+        assert_eq!(
+            user_of(&event(
+                "permission.user.updated",
+                &id.to_string(),
+                serde_json::json!({"changes": {"time_zone": {"old": null, "new": "Europe/Berlin"}}})
+            )),
+            Some(id)
+        );
+        let defaults = event(
+            "permission.organisation.settings_updated",
+            "settings",
+            serde_json::json!({}),
+        );
+        assert_eq!(user_of(&defaults), None);
+        assert!(concerns_everyone(&defaults));
+        assert!(!concerns_everyone(&event(
+            "permission.user.updated",
+            &id.to_string(),
+            serde_json::json!({})
+        )));
+    }
+
+    #[test]
+    fn a_users_effective_time_zone_and_language_come_from_get_user() {
+        let user = pb::User {
+            status: pb::UserStatus::Active as i32,
+            effective_time_zone: "Asia/Shanghai".into(),
+            effective_locale: "zh-CN".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            Principal::from_user(&user),
+            Principal {
+                active: true,
+                preferences: Some(Preferences {
+                    time_zone: crm_access::Tz::Asia__Shanghai,
+                    locale: Locale::ZhCn,
+                }),
+            }
+        );
+        // An older permission service says nothing: none, rather than a guess.
+        let older = pb::User {
+            status: pb::UserStatus::Disabled as i32,
+            ..Default::default()
+        };
+        assert_eq!(Principal::from_user(&older), Principal::UNKNOWN);
     }
 }

@@ -13,6 +13,10 @@
 //! Why the gateway compiles and services apply (ADR 0009): one `CompileScope` per user, action
 //! and permission version, cached in Redis, serves every replica of every service; services
 //! walk no trees and call nobody on the request path.
+//!
+//! The context also says in which time zone and language the caller works ([`preferences`],
+//! ADR 0014): whatever a service computes about "today", a month, quiet hours or a report period
+//! uses [`Access::time_zone`] and [`Access::today`], never the server's clock zone.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +27,9 @@ use tonic::metadata::{MetadataMap, MetadataValue};
 use uuid::Uuid;
 
 pub mod mask;
+pub mod preferences;
+
+pub use preferences::{Locale, Preferences, Tz};
 
 /// The binary metadata entry carrying the protobuf-encoded `AccessContext`.
 pub const METADATA_KEY: &str = "crm-access-bin";
@@ -373,6 +380,9 @@ pub struct Access {
     /// Where the call comes from, for the audit trail.
     pub origin: Origin,
     scopes: BTreeMap<(Resource, Action), Scope>,
+    /// The caller's effective time zone and language, when the context carries them.
+    time_zone: Option<Tz>,
+    locale: Option<Locale>,
 }
 
 /// Where a call comes from: what the gateway saw of the client.
@@ -402,7 +412,53 @@ impl Access {
             user_id,
             origin: Origin::default(),
             scopes: BTreeMap::new(),
+            time_zone: None,
+            locale: None,
         }
+    }
+
+    /// The caller's effective time zone and language (their own, else the organisation's), as
+    /// the gateway learnt them from the permission service.
+    pub fn with_preferences(mut self, preferences: Preferences) -> Self {
+        self.time_zone = Some(preferences.time_zone);
+        self.locale = Some(preferences.locale);
+        self
+    }
+
+    /// The time zone and language the context carries; `None` for a context made without them
+    /// (a caller that predates them, or a tool acting as the system).
+    pub fn preferences(&self) -> Option<Preferences> {
+        Some(Preferences {
+            time_zone: self.time_zone?,
+            locale: self.locale?,
+        })
+    }
+
+    /// The caller's time zone: the one to compute "today", months, quiet hours and report
+    /// periods in. [`Preferences::FALLBACK`]'s (UTC) when the context carries none.
+    pub fn time_zone(&self) -> Tz {
+        self.time_zone.unwrap_or(Preferences::FALLBACK.time_zone)
+    }
+
+    /// The caller's language, for texts a service writes for them (notifications, exports).
+    /// English when the context carries none.
+    pub fn locale(&self) -> Locale {
+        self.locale.unwrap_or(Preferences::FALLBACK.locale)
+    }
+
+    /// The caller's calendar date at `now` (pass the request's clock, so tests can pin it):
+    /// what "today" means for them.
+    pub fn today(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+        preferences::today(self.time_zone(), now)
+    }
+
+    /// The instants `[start, end)` of one of the caller's calendar days, for queries such as
+    /// "created today" (see [`preferences::day_range`]).
+    pub fn day_range(
+        &self,
+        date: chrono::NaiveDate,
+    ) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+        preferences::day_range(self.time_zone(), date)
     }
 
     /// Every action on every record of every resource: what a trusted tool or a test acting as
@@ -486,10 +542,21 @@ impl Access {
             client_ip: self.origin.client_ip.clone().unwrap_or_default(),
             user_agent: self.origin.user_agent.clone().unwrap_or_default(),
             api_client_id: self.origin.api_client_id.clone().unwrap_or_default(),
+            time_zone: self
+                .time_zone
+                .map(|tz| tz.name().to_string())
+                .unwrap_or_default(),
+            locale: self
+                .locale
+                .map(|l| l.as_str().to_string())
+                .unwrap_or_default(),
         }
         .encode_to_vec()
     }
 
+    /// Reads an encoded context. A time zone or locale this build does not know (a newer tz
+    /// database at the gateway during a rolling upgrade) is read as absent, not refused: the
+    /// call still works, in [`Preferences::FALLBACK`]'s terms.
     pub fn decode(bytes: &[u8]) -> Result<Self, ApiError> {
         let context = pb::AccessContext::decode(bytes).map_err(malformed)?;
         let mut access = Access::new(uuid_of("user_id", &context.user_id)?).with_origin(Origin {
@@ -497,6 +564,8 @@ impl Access {
             user_agent: non_empty(context.user_agent),
             api_client_id: non_empty(context.api_client_id),
         });
+        access.time_zone = preferences::parse_time_zone(&context.time_zone);
+        access.locale = Locale::parse(&context.locale);
         for s in context.scopes {
             let resource =
                 Resource::from_pb(s.resource).ok_or_else(|| malformed("unknown resource"))?;
@@ -629,6 +698,54 @@ mod tests {
             Code::PermissionDenied
         );
         assert_eq!(Access::system(id(2)).scopes.len(), 8 * 7);
+    }
+
+    #[test]
+    fn time_zone_and_locale_travel_with_the_context() {
+        let access = Access::new(id(1))
+            .with(Resource::Account, Action::Read, Scope::everything())
+            .with_preferences(Preferences {
+                time_zone: Tz::Asia__Shanghai,
+                locale: Locale::ZhCn,
+            });
+        let mut metadata = MetadataMap::new();
+        access.to_metadata(&mut metadata);
+        let back = Access::from_metadata(&metadata).unwrap();
+        assert_eq!(back, access);
+        assert_eq!(back.time_zone(), Tz::Asia__Shanghai);
+        assert_eq!(back.locale(), Locale::ZhCn);
+        let wire = pb::AccessContext::decode(access.encode().as_slice()).unwrap();
+        assert_eq!(
+            (wire.time_zone.as_str(), wire.locale.as_str()),
+            ("Asia/Shanghai", "zh-CN")
+        );
+
+        // "Today" is the caller's: at 16:30Z it is already tomorrow in Shanghai.
+        let now = chrono::DateTime::parse_from_rfc3339("2025-03-10T16:30:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(back.today(now).to_string(), "2025-03-11");
+        let (start, _) = back.day_range(back.today(now));
+        assert_eq!(start.to_rfc3339(), "2025-03-10T16:00:00+00:00");
+
+        // Without them (an older caller, a system tool): UTC and English, stated.
+        let bare = Access::decode(&Access::new(id(1)).encode()).unwrap();
+        assert_eq!(bare.preferences(), None);
+        assert_eq!(bare.time_zone(), Tz::UTC);
+        assert_eq!(bare.locale(), Locale::En);
+        assert_eq!(bare.today(now).to_string(), "2025-03-10");
+
+        // A zone this build does not know is read as absent, not as an error.
+        let newer = pb::AccessContext {
+            user_id: id(1).to_string(),
+            time_zone: "Mars/Olympus_Mons".into(),
+            locale: "tlh".into(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let read = Access::decode(&newer).unwrap();
+        assert_eq!(read.preferences(), None);
+        assert_eq!(read.time_zone(), Tz::UTC);
     }
 
     #[test]

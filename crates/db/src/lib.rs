@@ -4,8 +4,7 @@
 //!   Postgres is reachable;
 //! - [`migrate_until_done`] creates the database when allowed, applies every embedded migrator
 //!   (the platform's outbox tables and the service's own schema) and retries with back-off until it
-//!   succeeds — readiness stays false until then;
-//! - [`fresh_database`] gives tests a new, empty database named by a UUID.
+//!   succeeds — readiness stays false until then.
 //!
 //! Several migrators share one database: each runs with `ignore_missing`, so the versions applied
 //! by the others do not count as "missing" and each applies only its own.
@@ -134,47 +133,4 @@ fn is_transient_migrate(err: &sqlx::migrate::MigrateError) -> bool {
                 | sqlx::Error::Protocol(_)
         )
     )
-}
-
-/// Creates an empty database with a unique name on the server of `server_url` and returns its
-/// URL. For tests: each gets its own database, so tests never see each other's rows.
-pub async fn fresh_database(server_url: &str) -> Result<String, DbError> {
-    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let options: PgConnectOptions = server_url.parse().map_err(DbError::Url)?;
-    let mut admin = options.clone().database("postgres").connect().await?;
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut admin)
-        .await?;
-    admin.close().await?;
-    let mut url = url_without_database(server_url);
-    url.push('/');
-    url.push_str(&name);
-    Ok(url)
-}
-
-fn url_without_database(url: &str) -> String {
-    // postgres://user@host:port/db?params -> postgres://user@host:port
-    let (base, _query) = url.split_once('?').unwrap_or((url, ""));
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    match base[scheme_end..].find('/') {
-        Some(slash) => base[..scheme_end + slash].to_string(),
-        None => base.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strips_database_from_url() {
-        assert_eq!(
-            url_without_database("postgres://u@h:5432/db?sslmode=disable"),
-            "postgres://u@h:5432"
-        );
-        assert_eq!(
-            url_without_database("postgres://u@h:5432"),
-            "postgres://u@h:5432"
-        );
-    }
 }

@@ -237,6 +237,8 @@ impl KafkaSettings {
 }
 
 #[cfg(test)]
+// `std::env::set_var` is unsafe: one test, alone in its binary, sets the variables it reads.
+#[allow(unsafe_code)]
 mod tests {
     use super::*;
 

@@ -2,15 +2,18 @@
 //!
 //! - where Postgres, Redis and the Kafka-protocol broker are: `CRM_TEST_PG_URL`,
 //!   `CRM_TEST_REDIS_URL`, `KAFKA_BROKERS` (set by `./dev test`), with loopback defaults;
-//! - [`fresh_db_url`]: a new empty database per test, so tests never share rows;
+//! - [`fresh_db_url`]: a new empty database per test, so tests never share rows, dropped when
+//!   the test process exits ([`database`]);
 //! - [`unique`]: names (topics, consumer groups, key prefixes) no other test uses;
 //! - [`collect_events`]: reads what a service published, with record headers;
-//! - [`TansuBroker`]: a throwaway broker the test can stop and restart (outage tests);
+//! - [`TansuBroker`]: a throwaway broker the test can stop and restart (outage tests), in
+//!   memory or keeping its data in Postgres as `./dev up` runs it;
 //! - [`tls`]: a throwaway CA, a TLS-only Redis and a TLS front for a broker;
 //! - [`identity`]: test keys, services that trust them, and client channels that sign calls.
 //!
 //! Only ever a dev-dependency.
 
+pub mod database;
 pub mod identity;
 pub mod tls;
 
@@ -41,12 +44,38 @@ pub fn kafka_brokers() -> Vec<String> {
     brokers.split(',').map(str::to_string).collect()
 }
 
+/// Waits until `check` holds, polling every 50 ms; panics naming `what` after `timeout`. Tests
+/// wait for the condition they assert, never for a guessed time.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {timeout:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The value of the counter or gauge `name` (summed over its labels) in this process's
+/// Prometheus registry: what an in-process service under test has counted.
+pub fn metric(name: &str) -> f64 {
+    crm_lifecycle::metrics_handle()
+        .render()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split([' ', '{']).next() == Some(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
 pub async fn fresh_db_url() -> String {
-    crm_db::fresh_database(&pg_url())
+    database::create(&pg_url())
         .await
         .expect("create a fresh test database")
 }
@@ -160,11 +189,16 @@ pub async fn collect_events_settled(
     out
 }
 
+/// Tansu 0.6.0's Postgres storage schema (its `postgres://` engine does not create it).
+pub const TANSU_POSTGRES_SCHEMA: &str = include_str!("../../../deploy/tansu/postgres-schema.sql");
+
 /// A Tansu broker owned by one test, on its own port, that the test can stop and start.
 pub struct TansuBroker {
     port: u16,
     /// The port clients are told to connect to (another one when a [`tls::TlsFront`] is in front).
     advertised: u16,
+    /// `--storage-engine`: in memory (lost when stopped) or a Postgres database of its own.
+    storage: String,
     child: Option<Child>,
 }
 
@@ -180,6 +214,31 @@ impl TansuBroker {
         let mut broker = Self {
             port,
             advertised,
+            storage: "memory://tansu/".into(),
+            child: None,
+        };
+        broker.resume().await;
+        broker
+    }
+
+    /// Starts a broker on a free port that keeps topics, records and group offsets in a fresh
+    /// Postgres database (made with [`TANSU_POSTGRES_SCHEMA`]), as `./dev up` runs it: they
+    /// survive [`TansuBroker::stop`] and [`TansuBroker::resume`].
+    pub async fn start_durable() -> Self {
+        let url = fresh_db_url().await;
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .expect("connect to the broker's database");
+        sqlx::raw_sql(TANSU_POSTGRES_SCHEMA)
+            .execute(&mut conn)
+            .await
+            .expect("Tansu's Postgres schema");
+        let _ = sqlx::Connection::close(conn).await;
+        let port = free_port();
+        let mut broker = Self {
+            port,
+            advertised: port,
+            storage: tansu_postgres_url(&url),
             child: None,
         };
         broker.resume().await;
@@ -208,7 +267,7 @@ impl TansuBroker {
                 "--advertised-listener-url",
                 &advertised,
             ])
-            .args(["--storage-engine", "memory://tansu/"])
+            .args(["--storage-engine", &self.storage])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -235,6 +294,24 @@ impl TansuBroker {
             let _ = child.wait();
         }
     }
+}
+
+/// `url` as Tansu's storage engine takes it: on a loopback server without TLS (Tansu verifies a
+/// server certificate against the host name, and a loopback server's is usually issued for
+/// `localhost` or self-signed), unless the URL says otherwise.
+fn tansu_postgres_url(url: &str) -> String {
+    let host = url
+        .split_once("://")
+        .map(|(_, rest)| rest.rsplit_once('@').map_or(rest, |(_, h)| h))
+        .unwrap_or_default();
+    let loopback = ["127.0.0.1", "localhost", "[::1]"]
+        .iter()
+        .any(|h| host.starts_with(h));
+    if !loopback || url.contains("sslmode=") {
+        return url.to_string();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}sslmode=disable")
 }
 
 impl Drop for TansuBroker {

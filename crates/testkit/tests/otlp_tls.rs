@@ -3,6 +3,8 @@
 //! verified with the CA file, with a client certificate, and refused otherwise.
 //!
 //! One test: the cases set and clear process environment variables in turn.
+// The exporter reads OTEL_* variables: the test sets them (std::env::set_var is unsafe).
+#![allow(unsafe_code)]
 
 use std::time::Duration;
 

@@ -370,14 +370,23 @@ impl Authenticator {
         self
     }
 
-    /// `Ok` when the user may act; 401 for a disabled or unknown user.
-    pub async fn check_active(&self, user: &AuthUser) -> Result<(), Error> {
-        match &self.principals {
-            Some(principals) if !principals.is_active(user.user_id).await? => Err(
-                Error::unauthenticated("the user is disabled or no longer exists"),
-            ),
-            _ => Ok(()),
+    /// The user's effective time zone and language when the user may act (`None` when the
+    /// gateway runs without the permission service, or it did not say); 401 for a disabled or
+    /// unknown user.
+    pub async fn check_active(
+        &self,
+        user: &AuthUser,
+    ) -> Result<Option<crm_access::Preferences>, Error> {
+        let Some(principals) = &self.principals else {
+            return Ok(None);
+        };
+        let principal = principals.principal(user.user_id).await?;
+        if !principal.active {
+            return Err(Error::unauthenticated(
+                "the user is disabled or no longer exists",
+            ));
         }
+        Ok(principal.preferences)
     }
 }
 
@@ -402,7 +411,9 @@ fn allowed_algorithms(names: &[String]) -> Result<Vec<Algorithm>, String> {
 }
 
 /// The authenticated caller of a request. Verifies the token once per request: when a middleware
-/// (idempotency) already did, it reuses that result from the request extensions.
+/// (idempotency) already did, it reuses that result from the request extensions. Leaves the
+/// user's effective time zone and language ([`crm_access::Preferences`]) in the extensions too,
+/// for the access context (`authz`).
 impl<S> FromRequestParts<S> for AuthUser
 where
     S: Send + Sync,
@@ -416,7 +427,10 @@ where
         }
         let authenticator = Arc::<Authenticator>::from_ref(state);
         let user = authenticator.authenticate(&parts.headers).await?;
-        authenticator.check_active(&user).await?;
+        // Learnt with the status, from the same cache: no call of its own (see `principals`).
+        if let Some(preferences) = authenticator.check_active(&user).await? {
+            parts.extensions.insert(preferences);
+        }
         tracing::Span::current().record("user_id", tracing::field::display(user.user_id));
         parts.extensions.insert(user.clone());
         Ok(user)

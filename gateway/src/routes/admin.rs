@@ -1,7 +1,8 @@
-//! `/api/v1/admin`: administering the organisation through the gateway — users, their status and
-//! roles, and record shares. Routes declare the `organisation` resource like every other route;
-//! the permission service checks the caller's context again and writes who acted into the
-//! events, so the audit trail names the administrator.
+//! `/api/v1/admin`: administering the organisation through the gateway — users, their status,
+//! profile (display name, time zone, language) and roles, record shares, and the organisation's
+//! settings (the default time zone and language). Routes declare the `organisation` resource like
+//! every other route; the permission service checks the caller's context again and writes who
+//! acted into the events, so the audit trail names the administrator.
 
 use axum::Extension;
 use axum::extract::{Path, State};
@@ -14,7 +15,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, IfMatch};
+use crate::routes::with_etag;
 use crate::startup::AppState;
 
 use crate::customer::request as call;
@@ -36,19 +38,77 @@ pub struct AdminUser {
     pub email: Option<String>,
     /// `active` or `disabled`.
     pub status: String,
+    /// The user's own time zone, an IANA name; `null`: the organisation's default applies.
+    #[schema(example = "Asia/Shanghai")]
+    pub time_zone: Option<String>,
+    /// The user's own language, `zh-CN` or `en`; `null`: the organisation's default applies.
+    #[schema(example = "zh-CN")]
+    pub locale: Option<String>,
+    /// The time zone that applies: the user's own, else the organisation's default. "Today",
+    /// months and report periods are computed in it.
+    #[schema(example = "Asia/Shanghai")]
+    pub effective_time_zone: String,
+    /// The language that applies: the user's own, else the organisation's default.
+    #[schema(example = "zh-CN")]
+    pub effective_locale: String,
+    /// Bumped by every change; sent as the `ETag` and expected back in `If-Match`.
     pub version: i64,
+}
+
+pub(crate) fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
 }
 
 impl From<pb::User> for AdminUser {
     fn from(u: pb::User) -> Self {
         AdminUser {
             status: status_name(u.status).into(),
-            email: (!u.email.is_empty()).then_some(u.email),
+            email: non_empty(u.email),
             id: u.id,
             username: u.username,
             display_name: u.display_name,
+            time_zone: non_empty(u.time_zone),
+            locale: non_empty(u.locale),
+            effective_time_zone: u.effective_time_zone,
+            effective_locale: u.effective_locale,
             version: u.version,
         }
+    }
+}
+
+/// The body of `PATCH /api/v1/admin/users/{id}` and `PATCH /api/v1/me` (JSON merge-patch:
+/// absent fields stay, `null` clears).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilePatch {
+    /// 1 to 200 characters; `""` resets it to the username.
+    #[serde(default, deserialize_with = "crate::model::present")]
+    #[schema(value_type = String, example = "Zhang Wei")]
+    pub display_name: Option<String>,
+    /// An IANA time zone name (`Asia/Shanghai`, `America/New_York`, `UTC`); `null` (or `""`)
+    /// clears it, and the organisation's default applies.
+    #[serde(default, deserialize_with = "crate::model::nullable")]
+    #[schema(value_type = Option<String>, example = "Europe/Berlin")]
+    pub time_zone: Option<Option<String>>,
+    /// `zh-CN` or `en`; `null` (or `""`) clears it, and the organisation's default applies.
+    #[serde(default, deserialize_with = "crate::model::nullable")]
+    #[schema(value_type = Option<String>, example = "en")]
+    pub locale: Option<Option<String>>,
+}
+
+/// The request that applies `patch` to user `id` at `expected_version` (clearing is `""` on the
+/// wire).
+pub(crate) fn profile_request(
+    id: Uuid,
+    expected_version: i64,
+    patch: ProfilePatch,
+) -> pb::UpdateUserProfileRequest {
+    pb::UpdateUserProfileRequest {
+        id: id.to_string(),
+        expected_version,
+        display_name: patch.display_name,
+        time_zone: patch.time_zone.map(Option::unwrap_or_default),
+        locale: patch.locale.map(Option::unwrap_or_default),
     }
 }
 
@@ -107,14 +167,48 @@ async fn get(state: &AppState, access: &Access, id: Uuid) -> Result<pb::User> {
 /// Read a user.
 #[utoipa::path(get, path = "/api/v1/admin/users/{id}", tag = "admin", operation_id = "admin_get_user",
     params(("id" = Uuid, Path, description = "The user id")),
-    responses((status = 200, description = "The user.", body = AdminUser)),
+    responses((status = 200, description = "The user.", body = AdminUser,
+        headers(("ETag" = String, description = "Its version")))),
     security(("bearer" = [])))]
 pub async fn get_user(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     crate::extract::IdPath(id): crate::extract::IdPath,
 ) -> Result<Response> {
-    Ok(axum::Json(AdminUser::from(get(&state, &access, id).await?)).into_response())
+    let user = AdminUser::from(get(&state, &access, id).await?);
+    Ok(with_etag(StatusCode::OK, user.version, &user))
+}
+
+/// Change a user's display name, time zone or language. The change reaches every gateway within
+/// about a second (`permission.user.updated`), and with it the time zone and language that
+/// travel with the user's calls.
+#[utoipa::path(patch, path = "/api/v1/admin/users/{id}", tag = "admin", operation_id = "admin_update_user",
+    params(("id" = Uuid, Path, description = "The user id"),
+        ("If-Match" = String, Header, description = "ETag of the version being changed (`\"3\"`), or `*`")),
+    request_body(content = ProfilePatch, content_type = "application/json"),
+    responses((status = 200, description = "The user after the change.", body = AdminUser,
+        headers(("ETag" = String, description = "Its new version")))),
+    security(("bearer" = [])))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    crate::extract::IdPath(id): crate::extract::IdPath,
+    if_match: IfMatch,
+    ApiJson(patch): ApiJson<ProfilePatch>,
+) -> Result<Response> {
+    let expected_version = match if_match {
+        IfMatch::Version(version) => version,
+        IfMatch::Any => get(&state, &access, id).await?.version,
+    };
+    let user = state
+        .permission
+        .users()
+        .update_user_profile(call(profile_request(id, expected_version, patch), &access))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner();
+    let user = AdminUser::from(user);
+    Ok(with_etag(StatusCode::OK, user.version, &user))
 }
 
 /// The body of `PUT /api/v1/admin/users/{id}/status`.
@@ -129,7 +223,8 @@ pub struct StatusBody {
 #[utoipa::path(put, path = "/api/v1/admin/users/{id}/status", tag = "admin", operation_id = "admin_set_user_status",
     params(("id" = Uuid, Path, description = "The user id")),
     request_body(content = StatusBody, content_type = "application/json"),
-    responses((status = 200, description = "The user.", body = AdminUser)),
+    responses((status = 200, description = "The user.", body = AdminUser,
+        headers(("ETag" = String, description = "Its version")))),
     security(("bearer" = [])))]
 pub async fn set_status(
     State(state): State<AppState>,
@@ -161,7 +256,108 @@ pub async fn set_status(
         .await
         .map_err(Error::from_status)?
         .into_inner();
-    Ok(axum::Json(AdminUser::from(user)).into_response())
+    let user = AdminUser::from(user);
+    Ok(with_etag(StatusCode::OK, user.version, &user))
+}
+
+// --- organisation settings ------------------------------------------------------------------
+
+/// The organisation's settings: the defaults for users who chose no time zone or language.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OrgSettings {
+    /// An IANA time zone name.
+    #[schema(example = "Asia/Shanghai")]
+    pub default_time_zone: String,
+    /// `zh-CN` or `en`.
+    #[schema(example = "zh-CN")]
+    pub default_locale: String,
+    /// Sent as the `ETag` and expected back in `If-Match`.
+    pub version: i64,
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<pb::OrgSettings> for OrgSettings {
+    fn from(s: pb::OrgSettings) -> Self {
+        OrgSettings {
+            default_time_zone: s.default_time_zone,
+            default_locale: s.default_locale,
+            version: s.version,
+            updated_at: s
+                .updated_at
+                .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)),
+        }
+    }
+}
+
+/// The body of `PUT /api/v1/admin/organisation/settings`: the whole record.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgSettingsBody {
+    /// An IANA time zone name (`Asia/Shanghai`).
+    #[schema(example = "Asia/Shanghai")]
+    pub default_time_zone: String,
+    /// `zh-CN` or `en`.
+    #[schema(example = "zh-CN")]
+    pub default_locale: String,
+}
+
+async fn org_settings(state: &AppState, access: &Access) -> Result<pb::OrgSettings> {
+    Ok(state
+        .permission
+        .users()
+        .get_org_settings(call(pb::GetOrgSettingsRequest {}, access))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner())
+}
+
+/// Read the organisation's settings.
+#[utoipa::path(get, path = "/api/v1/admin/organisation/settings", tag = "admin", operation_id = "admin_get_org_settings",
+    responses((status = 200, description = "The settings.", body = OrgSettings,
+        headers(("ETag" = String, description = "Their version")))),
+    security(("bearer" = [])))]
+pub async fn get_org_settings(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+) -> Result<Response> {
+    let settings = OrgSettings::from(org_settings(&state, &access).await?);
+    Ok(with_etag(StatusCode::OK, settings.version, &settings))
+}
+
+/// Change the organisation's default time zone and language. Every user without their own
+/// follows the new defaults within about a second (`permission.organisation.settings_updated`).
+#[utoipa::path(put, path = "/api/v1/admin/organisation/settings", tag = "admin", operation_id = "admin_update_org_settings",
+    params(("If-Match" = String, Header, description = "ETag of the version being changed (`\"3\"`), or `*`")),
+    request_body(content = OrgSettingsBody, content_type = "application/json"),
+    responses((status = 200, description = "The settings after the change.", body = OrgSettings,
+        headers(("ETag" = String, description = "Their new version")))),
+    security(("bearer" = [])))]
+pub async fn update_org_settings(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    if_match: IfMatch,
+    ApiJson(body): ApiJson<OrgSettingsBody>,
+) -> Result<Response> {
+    let expected_version = match if_match {
+        IfMatch::Version(version) => version,
+        IfMatch::Any => org_settings(&state, &access).await?.version,
+    };
+    let settings = state
+        .permission
+        .users()
+        .update_org_settings(call(
+            pb::UpdateOrgSettingsRequest {
+                expected_version,
+                default_time_zone: Some(body.default_time_zone),
+                default_locale: Some(body.default_locale),
+            },
+            &access,
+        ))
+        .await
+        .map_err(Error::from_status)?
+        .into_inner();
+    let settings = OrgSettings::from(settings);
+    Ok(with_etag(StatusCode::OK, settings.version, &settings))
 }
 
 /// A role.

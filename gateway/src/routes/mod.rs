@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod contacts;
 pub mod export;
+pub mod me;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -102,7 +103,30 @@ pub fn api_router(state: AppState) -> Router<AppState> {
         )
         .route(
             "/api/v1/admin/users/{id}",
-            get(admin::get_user).route_layer(permit(R::Organisation, A::Read, &[])),
+            get(admin::get_user)
+                .route_layer(permit(R::Organisation, A::Read, &[]))
+                .merge(patch(admin::update_user).route_layer(permit(
+                    R::Organisation,
+                    A::Update,
+                    &[],
+                ))),
+        )
+        .route(
+            "/api/v1/admin/organisation/settings",
+            get(admin::get_org_settings)
+                .route_layer(permit(R::Organisation, A::Read, &[]))
+                .merge(put(admin::update_org_settings).route_layer(permit(
+                    R::Organisation,
+                    A::Update,
+                    &[],
+                ))),
+        )
+        // The caller's own profile: any signed-in user, no grant (see `authz::signed_in`).
+        .route(
+            "/api/v1/me",
+            get(me::get)
+                .merge(patch(me::update))
+                .route_layer(crate::authz::signed_in(state.clone())),
         )
         .route(
             "/api/v1/admin/users/{id}/status",

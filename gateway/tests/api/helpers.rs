@@ -153,6 +153,7 @@ async fn spawn_permission(
         oidc: ps::OidcSettings {
             providers: oidc.to_vec(),
         },
+        org: ps::OrgDefaults::default(),
     };
     let app = crm_permission::Application::build(settings)
         .await

@@ -16,6 +16,7 @@ mod identity;
 mod oidc;
 mod openapi;
 mod platform;
+mod preferences;
 mod rate_limit;
 mod sharing;
 mod sign_in;

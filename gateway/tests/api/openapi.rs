@@ -28,6 +28,9 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/audit", &["get"][..]),
         ("/api/v1/admin/users", &["post"][..]),
         ("/api/v1/admin/users/{id}/status", &["put"][..]),
+        ("/api/v1/admin/users/{id}", &["get", "patch"][..]),
+        ("/api/v1/admin/organisation/settings", &["get", "put"][..]),
+        ("/api/v1/me", &["get", "patch"][..]),
         ("/api/v1/contacts/export", &["get"][..]),
         ("/api/v1/accounts/{id}", &["get", "patch", "delete"][..]),
         ("/api/v1/contacts", &["get", "post"][..]),
@@ -63,7 +66,7 @@ async fn the_openapi_document_lists_every_route() {
     }
     assert_eq!(
         paths.len(),
-        22,
+        24,
         "undocumented or unexpected paths: {:?}",
         paths.keys()
     );
@@ -78,6 +81,10 @@ async fn the_openapi_document_lists_every_route() {
         "ContactPatch",
         "ContactList",
         "Problem",
+        "Profile",
+        "ProfilePatch",
+        "OrgSettings",
+        "OrgSettingsBody",
     ] {
         assert!(schemas.contains_key(schema), "schema {schema} missing");
     }

@@ -223,7 +223,23 @@ async fn sharing_never_grants_an_action() {
         .share_record(share(&id, agent_user, pb::ShareAccess::Edit))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A later share that does work: once the gateway serves it, it knows the agent's too
+    // (permission versions only grow), so the 403 below is the answer after the share.
+    app.org
+        .sharing
+        .clone()
+        .share_record(share(&id, s.east_rep_id, pb::ShareAccess::Read))
+        .await
+        .unwrap();
+    eventually(
+        app,
+        &s.east_rep,
+        Method::GET,
+        &format!("/api/v1/accounts/{id}"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
     let response = app
         .http
         .get(app.url(&format!("/api/v1/accounts/{id}")))

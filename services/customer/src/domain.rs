@@ -155,16 +155,56 @@ pub struct ContactPatch {
     pub grade: Option<Option<Grade>>,
 }
 
-/// Field changes of an update, `{field: {old, new}}`, as carried by `…updated` events.
-pub type Changes = serde_json::Map<String, serde_json::Value>;
+pub use crm_record::event::Changes;
+use crm_record::event::record_change;
 
-fn record_change<T: Serialize + PartialEq>(changes: &mut Changes, field: &str, old: &T, new: &T) {
-    if old != new {
-        changes.insert(
-            field.to_string(),
-            serde_json::json!({ "old": old, "new": new }),
-        );
-    }
+/// Fields accounts and contacts share beyond the system ones.
+mod shared_fields {
+    use crm_record::field::{Field, FieldKind};
+
+    pub const EMAIL: Field = Field::new("email", FieldKind::Email);
+    pub const PHONE: Field = Field::new("phone", FieldKind::Phone);
+    pub const TAGS: Field = Field::new("tags", FieldKind::TextList);
+    pub const LIFECYCLE_STATUS: Field = Field::new("lifecycle_status", FieldKind::Choice);
+    pub const GRADE: Field = Field::new("grade", FieldKind::Choice);
+}
+
+/// The built-in fields of accounts, by name: what field rules, masks, writable checks and
+/// sharing conditions name (checked against the record's JSON in the tests).
+pub mod account_fields {
+    pub use super::shared_fields::*;
+    pub use crm_record::field::system::*;
+    use crm_record::field::{Field, FieldKind};
+
+    pub const NAME: Field = Field::new("name", FieldKind::Text);
+    pub const WEBSITE: Field = Field::new("website", FieldKind::Url);
+    pub const INDUSTRY: Field = Field::new("industry", FieldKind::Text);
+
+    /// In the order of the record's JSON.
+    #[rustfmt::skip]
+    pub const ALL: &[Field] = &[
+        ID, NAME, WEBSITE, INDUSTRY, PHONE, EMAIL, OWNER_ID, DEPARTMENT_ID, TAGS, LIFECYCLE_STATUS,
+        GRADE, VERSION, CREATED_AT, UPDATED_AT,
+    ];
+}
+
+/// The built-in fields of contacts (see [`account_fields`]).
+pub mod contact_fields {
+    pub use super::shared_fields::*;
+    pub use crm_record::field::system::*;
+    use crm_record::field::{Field, FieldKind};
+
+    pub const ACCOUNT_ID: Field = Field::new("account_id", FieldKind::Reference);
+    pub const FIRST_NAME: Field = Field::new("first_name", FieldKind::Text);
+    pub const LAST_NAME: Field = Field::new("last_name", FieldKind::Text);
+    pub const TITLE: Field = Field::new("title", FieldKind::Text);
+
+    /// In the order of the record's JSON.
+    #[rustfmt::skip]
+    pub const ALL: &[Field] = &[
+        ID, ACCOUNT_ID, FIRST_NAME, LAST_NAME, EMAIL, PHONE, TITLE, OWNER_ID, DEPARTMENT_ID, TAGS,
+        LIFECYCLE_STATUS, GRADE, VERSION, CREATED_AT, UPDATED_AT,
+    ];
 }
 
 impl Account {
@@ -172,23 +212,23 @@ impl Account {
     pub fn apply(&mut self, patch: AccountPatch) -> Changes {
         let mut c = Changes::new();
         macro_rules! set {
-            ($field:ident) => {
+            ($name:expr, $field:ident) => {
                 if let Some(v) = patch.$field {
-                    record_change(&mut c, stringify!($field), &self.$field, &v);
+                    record_change(&mut c, $name.name(), &self.$field, &v);
                     self.$field = v;
                 }
             };
         }
-        set!(name);
-        set!(website);
-        set!(industry);
-        set!(phone);
-        set!(email);
-        set!(owner_id);
-        set!(department_id);
-        set!(tags);
-        set!(lifecycle_status);
-        set!(grade);
+        set!(account_fields::NAME, name);
+        set!(account_fields::WEBSITE, website);
+        set!(account_fields::INDUSTRY, industry);
+        set!(account_fields::PHONE, phone);
+        set!(account_fields::EMAIL, email);
+        set!(account_fields::OWNER_ID, owner_id);
+        set!(account_fields::DEPARTMENT_ID, department_id);
+        set!(account_fields::TAGS, tags);
+        set!(account_fields::LIFECYCLE_STATUS, lifecycle_status);
+        set!(account_fields::GRADE, grade);
         c
     }
 }
@@ -197,103 +237,84 @@ impl Contact {
     pub fn apply(&mut self, patch: ContactPatch) -> Changes {
         let mut c = Changes::new();
         macro_rules! set {
-            ($field:ident) => {
+            ($name:expr, $field:ident) => {
                 if let Some(v) = patch.$field {
-                    record_change(&mut c, stringify!($field), &self.$field, &v);
+                    record_change(&mut c, $name.name(), &self.$field, &v);
                     self.$field = v;
                 }
             };
         }
-        set!(account_id);
-        set!(first_name);
-        set!(last_name);
-        set!(email);
-        set!(phone);
-        set!(title);
-        set!(owner_id);
-        set!(department_id);
-        set!(tags);
-        set!(lifecycle_status);
-        set!(grade);
+        set!(contact_fields::ACCOUNT_ID, account_id);
+        set!(contact_fields::FIRST_NAME, first_name);
+        set!(contact_fields::LAST_NAME, last_name);
+        set!(contact_fields::EMAIL, email);
+        set!(contact_fields::PHONE, phone);
+        set!(contact_fields::TITLE, title);
+        set!(contact_fields::OWNER_ID, owner_id);
+        set!(contact_fields::DEPARTMENT_ID, department_id);
+        set!(contact_fields::TAGS, tags);
+        set!(contact_fields::LIFECYCLE_STATUS, lifecycle_status);
+        set!(contact_fields::GRADE, grade);
         c
     }
 }
 
 /// Field rules (`crm_access::Scope`) over records and writes: which fields a write sets, and a
-/// record as the caller may see it.
+/// record as the caller may see it. Every field is named by its constant.
 mod fields {
     use crm_access::Scope;
+    use crm_record::Field;
 
     use super::*;
 
-    /// The caller-visible form of a required text: hidden is empty, masked is masked.
-    fn show_required(scope: &Scope, field: &str, value: &mut String) {
-        *value = scope
-            .show(field, Some(std::mem::take(value)))
-            .unwrap_or_default();
-    }
-
-    fn show(scope: &Scope, field: &str, value: &mut Option<String>) {
-        *value = scope.show(field, value.take());
-    }
-
-    /// Fields that are not free text can be hidden, never masked.
-    fn hidden(scope: &Scope, field: &str) -> bool {
-        scope.field(field).visibility == crm_access::Visibility::Hidden
-    }
-
     impl Account {
         pub fn redact(&mut self, scope: &Scope) {
-            show_required(scope, "name", &mut self.name);
-            show(scope, "website", &mut self.website);
-            show(scope, "industry", &mut self.industry);
-            show(scope, "phone", &mut self.phone);
-            show(scope, "email", &mut self.email);
-            if hidden(scope, "tags") {
-                self.tags.clear();
-            }
-            if hidden(scope, "grade") {
-                self.grade = None;
-            }
+            use account_fields as f;
+            f::NAME.show_required(scope, &mut self.name);
+            f::WEBSITE.show(scope, &mut self.website);
+            f::INDUSTRY.show(scope, &mut self.industry);
+            f::PHONE.show(scope, &mut self.phone);
+            f::EMAIL.show(scope, &mut self.email);
+            // Not free text: hidden or shown, never masked.
+            f::TAGS.hide(scope, &mut self.tags);
+            f::GRADE.hide(scope, &mut self.grade);
         }
     }
 
     impl Contact {
         pub fn redact(&mut self, scope: &Scope) {
-            show_required(scope, "first_name", &mut self.first_name);
-            show(scope, "last_name", &mut self.last_name);
-            show(scope, "email", &mut self.email);
-            show(scope, "phone", &mut self.phone);
-            show(scope, "title", &mut self.title);
-            if hidden(scope, "tags") {
-                self.tags.clear();
-            }
-            if hidden(scope, "grade") {
-                self.grade = None;
-            }
+            use contact_fields as f;
+            f::FIRST_NAME.show_required(scope, &mut self.first_name);
+            f::LAST_NAME.show(scope, &mut self.last_name);
+            f::EMAIL.show(scope, &mut self.email);
+            f::PHONE.show(scope, &mut self.phone);
+            f::TITLE.show(scope, &mut self.title);
+            f::TAGS.hide(scope, &mut self.tags);
+            f::GRADE.hide(scope, &mut self.grade);
         }
     }
 
-    /// The names whose flag is set.
-    fn names(fields: &[(&'static str, bool)]) -> Vec<&'static str> {
+    /// The names of the fields whose flag is set.
+    fn names(fields: &[(Field, bool)]) -> Vec<&'static str> {
         fields
             .iter()
             .filter(|(_, set)| *set)
-            .map(|(f, _)| *f)
+            .map(|(f, _)| f.name())
             .collect()
     }
 
     impl NewAccount {
         /// The fields this new record gives a value (the required name always).
         pub fn fields_set(&self) -> Vec<&'static str> {
+            use account_fields as f;
             names(&[
-                ("name", true),
-                ("website", self.website.is_some()),
-                ("industry", self.industry.is_some()),
-                ("phone", self.phone.is_some()),
-                ("email", self.email.is_some()),
-                ("tags", !self.tags.is_empty()),
-                ("grade", self.grade.is_some()),
+                (f::NAME, true),
+                (f::WEBSITE, self.website.is_some()),
+                (f::INDUSTRY, self.industry.is_some()),
+                (f::PHONE, self.phone.is_some()),
+                (f::EMAIL, self.email.is_some()),
+                (f::TAGS, !self.tags.is_empty()),
+                (f::GRADE, self.grade.is_some()),
             ])
         }
     }
@@ -301,46 +322,49 @@ mod fields {
     impl AccountPatch {
         /// The fields this patch writes (ownership is checked apart, as an assignment).
         pub fn fields_set(&self) -> Vec<&'static str> {
+            use account_fields as f;
             names(&[
-                ("name", self.name.is_some()),
-                ("website", self.website.is_some()),
-                ("industry", self.industry.is_some()),
-                ("phone", self.phone.is_some()),
-                ("email", self.email.is_some()),
-                ("tags", self.tags.is_some()),
-                ("lifecycle_status", self.lifecycle_status.is_some()),
-                ("grade", self.grade.is_some()),
+                (f::NAME, self.name.is_some()),
+                (f::WEBSITE, self.website.is_some()),
+                (f::INDUSTRY, self.industry.is_some()),
+                (f::PHONE, self.phone.is_some()),
+                (f::EMAIL, self.email.is_some()),
+                (f::TAGS, self.tags.is_some()),
+                (f::LIFECYCLE_STATUS, self.lifecycle_status.is_some()),
+                (f::GRADE, self.grade.is_some()),
             ])
         }
     }
 
     impl NewContact {
         pub fn fields_set(&self) -> Vec<&'static str> {
+            use contact_fields as f;
             names(&[
-                ("account_id", true),
-                ("first_name", true),
-                ("last_name", self.last_name.is_some()),
-                ("email", self.email.is_some()),
-                ("phone", self.phone.is_some()),
-                ("title", self.title.is_some()),
-                ("tags", !self.tags.is_empty()),
-                ("grade", self.grade.is_some()),
+                (f::ACCOUNT_ID, true),
+                (f::FIRST_NAME, true),
+                (f::LAST_NAME, self.last_name.is_some()),
+                (f::EMAIL, self.email.is_some()),
+                (f::PHONE, self.phone.is_some()),
+                (f::TITLE, self.title.is_some()),
+                (f::TAGS, !self.tags.is_empty()),
+                (f::GRADE, self.grade.is_some()),
             ])
         }
     }
 
     impl ContactPatch {
         pub fn fields_set(&self) -> Vec<&'static str> {
+            use contact_fields as f;
             names(&[
-                ("account_id", self.account_id.is_some()),
-                ("first_name", self.first_name.is_some()),
-                ("last_name", self.last_name.is_some()),
-                ("email", self.email.is_some()),
-                ("phone", self.phone.is_some()),
-                ("title", self.title.is_some()),
-                ("tags", self.tags.is_some()),
-                ("lifecycle_status", self.lifecycle_status.is_some()),
-                ("grade", self.grade.is_some()),
+                (f::ACCOUNT_ID, self.account_id.is_some()),
+                (f::FIRST_NAME, self.first_name.is_some()),
+                (f::LAST_NAME, self.last_name.is_some()),
+                (f::EMAIL, self.email.is_some()),
+                (f::PHONE, self.phone.is_some()),
+                (f::TITLE, self.title.is_some()),
+                (f::TAGS, self.tags.is_some()),
+                (f::LIFECYCLE_STATUS, self.lifecycle_status.is_some()),
+                (f::GRADE, self.grade.is_some()),
             ])
         }
     }
@@ -459,6 +483,61 @@ mod tests {
             ["vip", "erp"]
         );
         assert!(v.0.is_empty());
+    }
+
+    /// A struct field renamed without its `Field` constant (or the other way round) fails here.
+    #[test]
+    fn the_field_constants_name_every_key_of_the_records() {
+        let now = Utc::now();
+        let account = Account {
+            id: Uuid::nil(),
+            name: "Acme".into(),
+            website: None,
+            industry: None,
+            phone: None,
+            email: None,
+            owner_id: Uuid::nil(),
+            department_id: None,
+            tags: vec![],
+            lifecycle_status: LifecycleStatus::Prospect,
+            grade: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        crm_record::field::check_fields(
+            account_fields::ALL,
+            &serde_json::to_value(&account).unwrap(),
+        )
+        .unwrap();
+        let contact = Contact {
+            id: Uuid::nil(),
+            account_id: Uuid::nil(),
+            first_name: "Li".into(),
+            last_name: None,
+            email: None,
+            phone: None,
+            title: None,
+            owner_id: Uuid::nil(),
+            department_id: None,
+            tags: vec![],
+            lifecycle_status: LifecycleStatus::Prospect,
+            grade: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        crm_record::field::check_fields(
+            contact_fields::ALL,
+            &serde_json::to_value(&contact).unwrap(),
+        )
+        .unwrap();
+        // Only text fields are masked; the rest are hidden or shown.
+        for field in account_fields::ALL.iter().chain(contact_fields::ALL) {
+            if matches!(field.name(), "phone" | "email") {
+                assert!(field.kind().maskable(), "{field}");
+            }
+        }
     }
 
     #[test]

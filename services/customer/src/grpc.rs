@@ -13,8 +13,9 @@ use crate::domain::{
     self, Account, AccountPatch, Contact, ContactPatch, Grade, LifecycleStatus, NewAccount,
     NewContact, Violations,
 };
-use crate::list::{ListQuery, RawListQuery, Sort};
-use crate::service::{Customers, Page};
+use crate::list::{ListQuery, RawListQuery};
+use crate::service::Customers;
+use crm_record::page::{Page, Sort};
 
 /// Rows per message of an export stream.
 pub const EXPORT_PAGE_SIZE: i64 = 500;
@@ -183,21 +184,18 @@ where
     F: Fn(ListQuery) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = crate::error::Result<Page<R>>> + Send,
 {
-    query.page_size = EXPORT_PAGE_SIZE;
+    query.keyset.page_size = EXPORT_PAGE_SIZE;
     Box::pin(futures::stream::unfold(Some(query), move |state| {
         let fetch = fetch.clone();
         async move {
             let query = state?;
             match fetch(query.clone()).await {
                 Ok(page) => {
-                    let next = match (&page.next_page_token, &page.last) {
-                        (Some(_), Some((id, created, updated, name))) => {
-                            let mut query = query;
-                            query.advance(*id, *created, *updated, name);
-                            Some(query)
-                        }
-                        _ => None,
-                    };
+                    let next = page.last.as_ref().map(|last| {
+                        let mut query = query;
+                        query.keyset.advance(last);
+                        query
+                    });
                     Some((Ok(wrap(page.items)), next))
                 }
                 Err(err) => Some((Err(err.into()), None)),

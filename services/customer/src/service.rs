@@ -6,13 +6,14 @@
 
 use std::time::Duration;
 
-use chrono::{SubsecRound, Utc};
 use crm_access::{Access, Action, Resource, Scope};
 use crm_cache::{Cached, VersionedCache};
 use crm_errors::{ApiError, Code};
 use crm_events::outbox::{NewEvent, Outbox};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use crm_record::authz::{authorize, authorize_create, authorize_move, default_department, shown};
+use crm_record::event::RecordEvent;
+use crm_record::page::{Page, SortKey};
+use crm_record::{Place, Record, Table, now};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -23,171 +24,61 @@ use crate::error::Result;
 use crate::list::ListQuery;
 use crate::store::{self, Lock};
 
-/// What accounts and contacts have in common for writes and caching.
-pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync {
-    /// `account` / `contact`: cache namespace and event-type segment.
-    const KIND: &'static str;
-    /// What the permission service calls it.
-    const RESOURCE: Resource;
-    const TABLE: &'static str;
-    const NOT_FOUND: &'static str;
-    fn id(&self) -> Uuid;
-    fn version(&self) -> i64;
-    /// Owner and department: what data scopes go by.
-    fn place(&self) -> Place;
-    /// A field's value as text, for sharing rules' conditions (`None`: no such field, or empty).
-    fn attribute(&self, field: &str) -> Option<String>;
-    /// Applies field rules (hidden fields emptied, masked ones masked).
-    fn redact(&mut self, scope: &Scope);
-}
-
-/// A record's owner and department.
-pub type Place = (Option<Uuid>, Option<Uuid>);
-
-/// Reads go by the READ scope: a record outside it does not exist for the caller (404, never
-/// 403, so walking ids reveals nothing). Other actions then need their own scope to cover it.
-fn authorize<R: Record>(access: &Access, action: Action, record: &R) -> Result<()> {
-    let (owner, department) = record.place();
-    let covers =
-        |s: &Scope| s.covers_record(record.id(), owner, department, |f| record.attribute(f));
-    let readable = access.get(R::RESOURCE, Action::Read).is_some_and(covers);
-    if !readable {
-        return Err(ApiError::not_found(R::NOT_FOUND).into());
-    }
-    if action != Action::Read && !covers(access.scope(R::RESOURCE, action)?) {
-        return Err(ApiError::new(
-            Code::PermissionDenied,
-            format!("you may not {action} this {}", R::KIND),
-        )
-        .into());
-    }
-    Ok(())
-}
-
-/// Moving a record to another owner or department is an assignment: ASSIGN must cover it
-/// where it is and where it goes.
-fn authorize_move<R: Record>(access: &Access, before: Place, after: Place) -> Result<()> {
-    if before == after {
-        return Ok(());
-    }
-    let scope = access.scope(R::RESOURCE, Action::Assign)?;
-    if !scope.covers(before.0, before.1) || !scope.covers(after.0, after.1) {
-        return Err(ApiError::new(
-            Code::PermissionDenied,
-            format!(
-                "you may not move this {} to that owner or department",
-                R::KIND
-            ),
-        )
-        .into());
-    }
-    Ok(())
-}
-
-/// A new record must land inside the CREATE scope, with editable fields only.
-fn authorize_create<R: Record>(
-    access: &Access,
-    place: Place,
-    fields: Vec<&'static str>,
-) -> Result<()> {
-    let scope = access.scope(R::RESOURCE, Action::Create)?;
-    scope.check_writable(fields)?;
-    if !scope.covers(place.0, place.1) {
-        return Err(ApiError::new(
-            Code::PermissionDenied,
-            format!(
-                "you may not create a {} for that owner or department",
-                R::KIND
-            ),
-        )
-        .into());
-    }
-    Ok(())
-}
-
-/// A record as the caller sees it: the READ field rules (or, for a caller who may write but
-/// not read, those of the action they did).
-fn shown<R: Record>(access: &Access, action: Action, mut record: R) -> R {
-    let scope = access
-        .get(R::RESOURCE, Action::Read)
-        .or_else(|| access.get(R::RESOURCE, action));
-    if let Some(scope) = scope {
-        record.redact(scope);
-    }
-    record
-}
-
-/// Where the caller's new records go unless told otherwise.
-fn default_department<R: Record>(access: &Access, given: Option<Uuid>) -> Option<Uuid> {
-    given.or_else(|| {
-        access
-            .get(R::RESOURCE, Action::Create)
-            .and_then(|s| s.primary_department_id)
-    })
-}
+/// The `source` segment of this service's event types (`customer.account.created`).
+const SERVICE: &str = "customer";
 
 impl Record for Account {
+    const KIND: &'static str = "account";
+    const RESOURCE: Resource = Resource::Account;
+    const TABLE: &'static Table = &store::ACCOUNT_TABLE;
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn version(&self) -> i64 {
+        self.version
+    }
     fn place(&self) -> Place {
         (Some(self.owner_id), self.department_id)
     }
     fn attribute(&self, field: &str) -> Option<String> {
-        match field {
-            "industry" => self.industry.clone(),
-            "lifecycle_status" => Some(self.lifecycle_status.as_str().to_string()),
-            "grade" => self.grade.map(|g| g.as_str().to_string()),
+        use crate::domain::account_fields as f;
+        match Self::TABLE.field(field)? {
+            f::INDUSTRY => self.industry.clone(),
+            f::LIFECYCLE_STATUS => Some(self.lifecycle_status.as_str().to_string()),
+            f::GRADE => self.grade.map(|g| g.as_str().to_string()),
             _ => None,
         }
     }
     fn redact(&mut self, scope: &Scope) {
         Account::redact(self, scope)
     }
-    const KIND: &'static str = "account";
-    const RESOURCE: Resource = Resource::Account;
-    const TABLE: &'static str = "accounts";
-    const NOT_FOUND: &'static str = "account";
+}
+
+impl Record for Contact {
+    const KIND: &'static str = "contact";
+    const RESOURCE: Resource = Resource::Contact;
+    const TABLE: &'static Table = &store::CONTACT_TABLE;
     fn id(&self) -> Uuid {
         self.id
     }
     fn version(&self) -> i64 {
         self.version
     }
-}
-
-impl Record for Contact {
     fn place(&self) -> Place {
         (Some(self.owner_id), self.department_id)
     }
     fn attribute(&self, field: &str) -> Option<String> {
-        match field {
-            "title" => self.title.clone(),
-            "lifecycle_status" => Some(self.lifecycle_status.as_str().to_string()),
-            "grade" => self.grade.map(|g| g.as_str().to_string()),
+        use crate::domain::contact_fields as f;
+        match Self::TABLE.field(field)? {
+            f::TITLE => self.title.clone(),
+            f::LIFECYCLE_STATUS => Some(self.lifecycle_status.as_str().to_string()),
+            f::GRADE => self.grade.map(|g| g.as_str().to_string()),
             _ => None,
         }
     }
     fn redact(&mut self, scope: &Scope) {
         Contact::redact(self, scope)
     }
-    const KIND: &'static str = "contact";
-    const RESOURCE: Resource = Resource::Contact;
-    const TABLE: &'static str = "contacts";
-    const NOT_FOUND: &'static str = "contact";
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn version(&self) -> i64 {
-        self.version
-    }
-}
-
-/// A page of records and the token of the next one.
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_page_token: Option<String>,
-    /// When asked for: every matching record in scope.
-    pub total: Option<i64>,
-    /// The sort key of the last row (before field rules), for exports to continue from.
-    pub last: Option<(Uuid, chrono::DateTime<Utc>, chrono::DateTime<Utc>, String)>,
 }
 
 #[derive(Clone)]
@@ -195,11 +86,6 @@ pub struct Customers {
     pool: PgPool,
     outbox: Outbox,
     cache: VersionedCache,
-}
-
-/// Postgres keeps microseconds: what a write returns must equal what a later read returns.
-fn now() -> chrono::DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
 }
 
 impl Customers {
@@ -211,20 +97,14 @@ impl Customers {
         }
     }
 
-    async fn enqueue<R: Record>(
-        &self,
-        tx: &mut PgConnection,
-        verb: &str,
-        id: Uuid,
-        data: serde_json::Value,
-    ) -> Result<()> {
+    async fn enqueue(&self, tx: &mut PgConnection, event: RecordEvent) -> Result<()> {
         self.outbox
             .enqueue(
                 tx,
                 NewEvent {
-                    event_type: format!("customer.{}.{verb}", R::KIND),
-                    subject: id.to_string(),
-                    data,
+                    event_type: event.event_type,
+                    subject: event.subject,
+                    data: event.data,
                 },
             )
             .await?;
@@ -247,12 +127,12 @@ impl Customers {
     ) -> Result<R> {
         let record = match self.cache.get::<R>(R::KIND, &id.to_string()).await {
             Cached::Present(record) => record,
-            Cached::Deleted => return Err(ApiError::not_found(R::NOT_FOUND).into()),
+            Cached::Deleted => return Err(crm_record::authz::not_found::<R>().into()),
             Cached::Miss => {
                 let mut conn = self.pool.acquire().await?;
                 let record = load(&mut conn)
                     .await?
-                    .ok_or_else(|| ApiError::not_found(R::NOT_FOUND))?;
+                    .ok_or_else(crm_record::authz::not_found::<R>)?;
                 self.cache
                     .put(R::KIND, &id.to_string(), record.version(), Some(&record))
                     .await;
@@ -263,25 +143,20 @@ impl Customers {
         Ok(shown(access, Action::Read, record))
     }
 
-    /// Created and updated events carry the whole record, so consumers need no call back, and
-    /// who acted from where (`actor`), for the audit trail.
+    /// The event of a create (`changes: None`) or an update (see `crm_record::event`).
     async fn write<R: Record>(
         &self,
         tx: &mut PgConnection,
         access: &Access,
-        verb: &str,
         record: &R,
         changes: Option<Changes>,
     ) -> Result<()> {
-        let mut data = serde_json::Map::new();
-        data.insert("actor".to_string(), access.actor());
-        let value = serde_json::to_value(record).map_err(crm_events::EventError::Encode)?;
-        data.insert(R::KIND.to_string(), value);
-        if let Some(changes) = changes {
-            data.insert("changes".to_string(), serde_json::Value::Object(changes));
+        let event = match changes {
+            None => RecordEvent::created(SERVICE, access, record),
+            Some(changes) => RecordEvent::updated(SERVICE, access, record, changes),
         }
-        self.enqueue::<R>(tx, verb, record.id(), serde_json::Value::Object(data))
-            .await
+        .map_err(crm_events::EventError::Encode)?;
+        self.enqueue(tx, event).await
     }
 
     async fn delete<R: Record>(
@@ -295,27 +170,17 @@ impl Customers {
         let mut tx = self.pool.begin().await?;
         let current = load(&mut tx)
             .await?
-            .ok_or_else(|| ApiError::not_found(R::NOT_FOUND))?;
+            .ok_or_else(crm_record::authz::not_found::<R>)?;
         authorize(access, Action::Delete, &current)?;
         if let Some(expected) = expected_version {
             ApiError::check_version(expected, current.version())?;
         }
         guard(&mut tx).await?;
         let version = current.version() + 1;
-        store::soft_delete(&mut tx, R::TABLE, id, version).await?;
-        self.enqueue::<R>(
-            &mut tx,
-            "deleted",
-            id,
-            // The record as it was, so the audit trail can show what was deleted.
-            serde_json::json!({
-                "id": id,
-                "version": version,
-                R::KIND: current,
-                "actor": access.actor(),
-            }),
-        )
-        .await?;
+        crm_record::store::soft_delete(&mut tx, R::TABLE, id, version).await?;
+        let event = RecordEvent::deleted(SERVICE, access, &current, version)
+            .map_err(crm_events::EventError::Encode)?;
+        self.enqueue(&mut tx, event).await?;
         tx.commit().await?;
         self.committed::<R>(id, version, None).await;
         Ok(version)
@@ -349,8 +214,7 @@ impl Customers {
         };
         let mut tx = self.pool.begin().await?;
         store::insert_account(&mut tx, &account).await?;
-        self.write(&mut tx, access, "created", &account, None)
-            .await?;
+        self.write(&mut tx, access, &account, None).await?;
         tx.commit().await?;
         self.committed(account.id, account.version, Some(&account))
             .await;
@@ -374,7 +238,7 @@ impl Customers {
         let mut tx = self.pool.begin().await?;
         let mut account = store::get_account(&mut tx, id, Lock::Update)
             .await?
-            .ok_or_else(|| ApiError::not_found("account"))?;
+            .ok_or_else(crm_record::authz::not_found::<Account>)?;
         authorize(access, Action::Update, &account)?;
         access
             .scope(Resource::Account, Action::Update)?
@@ -391,8 +255,7 @@ impl Customers {
         account.version += 1;
         account.updated_at = now();
         store::update_account(&mut tx, &account).await?;
-        self.write(&mut tx, access, "updated", &account, Some(changes))
-            .await?;
+        self.write(&mut tx, access, &account, Some(changes)).await?;
         tx.commit().await?;
         self.committed(account.id, account.version, Some(&account))
             .await;
@@ -441,8 +304,11 @@ impl Customers {
             true => Some(store::count(&mut conn, Account::TABLE, q, scope).await?),
             false => None,
         };
-        Ok(page(q, rows, scope, total, |a| {
-            (a.id, a.created_at, a.updated_at, a.name.as_str())
+        Ok(page(q, rows, scope, total, |a| SortKey {
+            id: a.id,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+            name: a.name.clone(),
         }))
     }
 
@@ -502,8 +368,7 @@ impl Customers {
         self.require_account(&mut tx, access, contact.account_id)
             .await?;
         store::insert_contact(&mut tx, &contact).await?;
-        self.write(&mut tx, access, "created", &contact, None)
-            .await?;
+        self.write(&mut tx, access, &contact, None).await?;
         tx.commit().await?;
         self.committed(contact.id, contact.version, Some(&contact))
             .await;
@@ -527,7 +392,7 @@ impl Customers {
         let mut tx = self.pool.begin().await?;
         let mut contact = store::get_contact(&mut tx, id, Lock::Update)
             .await?
-            .ok_or_else(|| ApiError::not_found("contact"))?;
+            .ok_or_else(crm_record::authz::not_found::<Contact>)?;
         authorize(access, Action::Update, &contact)?;
         access
             .scope(Resource::Contact, Action::Update)?
@@ -546,8 +411,7 @@ impl Customers {
         contact.version += 1;
         contact.updated_at = now();
         store::update_contact(&mut tx, &contact).await?;
-        self.write(&mut tx, access, "updated", &contact, Some(changes))
-            .await?;
+        self.write(&mut tx, access, &contact, Some(changes)).await?;
         tx.commit().await?;
         self.committed(contact.id, contact.version, Some(&contact))
             .await;
@@ -584,8 +448,11 @@ impl Customers {
             true => Some(store::count(&mut conn, Contact::TABLE, q, scope).await?),
             false => None,
         };
-        Ok(page(q, rows, scope, total, |c| {
-            (c.id, c.created_at, c.updated_at, c.first_name.as_str())
+        Ok(page(q, rows, scope, total, |c| SortKey {
+            id: c.id,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            name: c.first_name.clone(),
         }))
     }
 }
@@ -594,30 +461,15 @@ impl Customers {
 /// values: the cursor is made before field rules apply) and applies the field rules.
 fn page<T: Record>(
     q: &ListQuery,
-    mut rows: Vec<T>,
+    rows: Vec<T>,
     scope: &Scope,
     total: Option<i64>,
-    key: impl Fn(&T) -> (Uuid, chrono::DateTime<Utc>, chrono::DateTime<Utc>, &str),
+    key: impl Fn(&T) -> SortKey,
 ) -> Page<T> {
-    let more = rows.len() as i64 > q.page_size;
-    rows.truncate(q.page_size as usize);
-    let last = rows.last().map(|r| {
-        let (id, created, updated, name) = key(r);
-        (id, created, updated, name.to_string())
-    });
-    let next_page_token = more
-        .then_some(last.as_ref())
-        .flatten()
-        .map(|(id, created, updated, name)| q.cursor_after(*id, *created, *updated, name));
-    for row in &mut rows {
+    q.keyset.page(rows, key, total).map(|mut row| {
         row.redact(scope);
-    }
-    Page {
-        items: rows,
-        next_page_token,
-        total,
-        last,
-    }
+        row
+    })
 }
 
 /// How long cache entries live at most (entries are replaced on every write anyway).

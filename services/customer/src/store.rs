@@ -9,22 +9,28 @@ use crate::domain::{Account, Contact, Grade, LifecycleStatus};
 use crate::error::{Error, Result};
 use crm_access::Scope;
 
-use crate::list::{ListQuery, Table};
+use crate::domain::{account_fields, contact_fields};
+use crate::list::ListQuery;
+use crm_record::Table;
 
 const ACCOUNT_COLUMNS: &str = "id, name, website, industry, phone, email, owner_id, \
      department_id, tags, lifecycle_status, grade, version, created_at, updated_at";
 const CONTACT_COLUMNS: &str = "id, account_id, first_name, last_name, email, phone, title, \
      owner_id, department_id, tags, lifecycle_status, grade, version, created_at, updated_at";
 
-pub const ACCOUNT_TABLE: Table = Table {
+pub static ACCOUNT_TABLE: Table = Table {
+    name: "accounts",
     name_column: "name",
     search: &["name", "email", "phone"],
     condition_columns: &["industry", "lifecycle_status", "grade"],
+    fields: account_fields::ALL,
 };
-pub const CONTACT_TABLE: Table = Table {
+pub static CONTACT_TABLE: Table = Table {
+    name: "contacts",
     name_column: "first_name",
     search: &["first_name", "last_name", "email", "phone"],
     condition_columns: &["title", "lifecycle_status", "grade"],
+    fields: contact_fields::ALL,
 };
 
 #[derive(sqlx::FromRow)]
@@ -204,25 +210,6 @@ pub async fn update_account(conn: &mut PgConnection, a: &Account) -> Result<()> 
     Ok(())
 }
 
-/// Soft-deletes a row of `table` ("accounts" or "contacts"), bumping its version.
-#[tracing::instrument(name = "sql soft_delete", skip_all, fields(db.system = "postgresql", table))]
-pub async fn soft_delete(
-    conn: &mut PgConnection,
-    table: &'static str,
-    id: Uuid,
-    version: i64,
-) -> Result<()> {
-    // `table` is one of two compile-time names, never input.
-    sqlx::query(AssertSqlSafe(format!(
-        "UPDATE {table} SET deleted_at = now(), updated_at = now(), version = $2 WHERE id = $1"
-    )))
-    .bind(id)
-    .bind(version)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 pub async fn live_contacts_of(conn: &mut PgConnection, account: Uuid) -> Result<i64> {
     Ok(sqlx::query_scalar(
         "SELECT count(*) FROM contacts WHERE account_id = $1 AND deleted_at IS NULL",
@@ -238,8 +225,8 @@ pub async fn list_accounts(
     q: &ListQuery,
     scope: &Scope,
 ) -> Result<Vec<Account>> {
-    let mut b = select(ACCOUNT_COLUMNS, "accounts", q, scope, &ACCOUNT_TABLE);
-    q.push_page(&mut b, &ACCOUNT_TABLE);
+    let mut b = select(ACCOUNT_COLUMNS, &ACCOUNT_TABLE, q, scope);
+    q.keyset.push_page(&mut b, &ACCOUNT_TABLE);
     let rows: Vec<AccountRow> = b.build_query_as().fetch_all(conn).await?;
     rows.into_iter().map(Account::try_from).collect()
 }
@@ -318,44 +305,32 @@ pub async fn list_contacts(
     q: &ListQuery,
     scope: &Scope,
 ) -> Result<Vec<Contact>> {
-    let mut b = select(CONTACT_COLUMNS, "contacts", q, scope, &CONTACT_TABLE);
-    q.push_page(&mut b, &CONTACT_TABLE);
+    let mut b = select(CONTACT_COLUMNS, &CONTACT_TABLE, q, scope);
+    q.keyset.push_page(&mut b, &CONTACT_TABLE);
     let rows: Vec<ContactRow> = b.build_query_as().fetch_all(conn).await?;
     rows.into_iter().map(Contact::try_from).collect()
 }
 
 /// `SELECT <what> FROM <table>` over live rows in `scope` matching the filters of `q`.
 fn select(
-    what: &str,
-    table: &'static str,
+    what: &'static str,
+    table: &'static Table,
     q: &ListQuery,
     scope: &Scope,
-    t: &Table,
 ) -> QueryBuilder<Postgres> {
-    // `what` and `table` are compile-time constants, never input.
-    let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-        "SELECT {what} FROM {table} WHERE deleted_at IS NULL"
-    ));
-    scope.push_predicate(&mut b, |field| {
-        t.condition_columns.iter().copied().find(|c| *c == field)
-    });
-    q.push_filters(&mut b, t);
+    let mut b = table.select(what, scope);
+    q.push_filters(&mut b, table);
     b
 }
 
 /// How many live rows of `table` in `scope` match the filters of `q` (its cursor ignored).
-#[tracing::instrument(name = "sql count", skip_all, fields(db.system = "postgresql", table))]
+#[tracing::instrument(name = "sql count", skip_all, fields(db.system = "postgresql", table = table.name))]
 pub async fn count(
     conn: &mut PgConnection,
-    table: &'static str,
+    table: &'static Table,
     q: &ListQuery,
     scope: &Scope,
 ) -> Result<i64> {
-    let t = if table == "accounts" {
-        &ACCOUNT_TABLE
-    } else {
-        &CONTACT_TABLE
-    };
-    let mut b = select("count(*)", table, q, scope, t);
+    let mut b = select("count(*)", table, q, scope);
     Ok(b.build_query_scalar().fetch_one(conn).await?)
 }

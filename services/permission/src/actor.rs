@@ -12,6 +12,7 @@
 use crm_access::{Action, Resource};
 use crm_identity::Caller;
 use serde_json::Value;
+use uuid::Uuid;
 
 tokio::task_local! {
     static ACTOR: Value;
@@ -34,6 +35,54 @@ pub async fn scoped<T>(
     let actor = match &caller.access {
         Some(access) => {
             access.scope(Resource::Organisation, action)?;
+            access.actor()
+        }
+        None => serde_json::json!({ "service": caller.principal }),
+    };
+    ACTOR.scope(actor, work).await
+}
+
+/// Like [`scoped`], with any one of `actions` enough (reading before a change: READ or UPDATE).
+pub async fn scoped_any<T>(
+    caller: Option<Caller>,
+    actions: &[Action],
+    work: impl Future<Output = Result<T, tonic::Status>>,
+) -> Result<T, tonic::Status> {
+    scoped_for(caller, None, actions, work).await
+}
+
+/// Like [`scoped_any`], for methods about one user's own record (reading it, changing their own
+/// profile): a user acting on `subject` — themselves — needs no grant; anyone else needs the
+/// organisation grant for one of `actions`. A service calling as itself passed its grants
+/// already.
+pub async fn scoped_or_self<T>(
+    caller: Option<Caller>,
+    subject: Uuid,
+    actions: &[Action],
+    work: impl Future<Output = Result<T, tonic::Status>>,
+) -> Result<T, tonic::Status> {
+    scoped_for(caller, Some(subject), actions, work).await
+}
+
+async fn scoped_for<T>(
+    caller: Option<Caller>,
+    subject: Option<Uuid>,
+    actions: &[Action],
+    work: impl Future<Output = Result<T, tonic::Status>>,
+) -> Result<T, tonic::Status> {
+    let caller = caller
+        .ok_or_else(|| tonic::Status::unauthenticated("the call carries no verified identity"))?;
+    let actor = match &caller.access {
+        Some(access) => {
+            if subject != Some(access.user_id) {
+                let granted = actions
+                    .iter()
+                    .any(|&action| access.scope(Resource::Organisation, action).is_ok());
+                if !granted {
+                    let action = actions.first().copied().unwrap_or(Action::Read);
+                    return Err(crm_access::denied(Resource::Organisation, action).into());
+                }
+            }
             access.actor()
         }
         None => serde_json::json!({ "service": caller.principal }),

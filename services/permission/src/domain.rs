@@ -2,6 +2,7 @@
 //! once, at the edge, and cannot be invalid past it.
 
 use chrono::{DateTime, Utc};
+use crm_access::{Locale, Preferences, Tz};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -38,9 +39,85 @@ pub struct User {
     pub display_name: String,
     pub email: Option<String>,
     pub status: UserStatus,
+    /// The user's own time zone and language; `None`: the organisation's default applies.
+    pub time_zone: Option<Tz>,
+    pub locale: Option<Locale>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl User {
+    /// What applies to the user: their own values, else the organisation's.
+    pub fn effective(&self, org: &OrgSettings) -> Preferences {
+        Preferences {
+            time_zone: self.time_zone.unwrap_or(org.default_time_zone),
+            locale: self.locale.unwrap_or(org.default_locale),
+        }
+    }
+}
+
+/// A validated change of a user's profile: `None` leaves a field as it is; for time zone and
+/// language `Some(None)` clears the user's own value (the organisation default applies).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ProfilePatch {
+    pub display_name: Option<String>,
+    pub time_zone: Option<Option<Tz>>,
+    pub locale: Option<Option<Locale>>,
+}
+
+impl ProfilePatch {
+    /// Validates the fields that are set; every bad one is reported. An empty display name is
+    /// resolved to the username by the caller (it needs the record).
+    pub fn parse(
+        display_name: Option<&str>,
+        time_zone: Option<&str>,
+        locale: Option<&str>,
+    ) -> Result<Self, crm_errors::ApiError> {
+        let mut v = Violations::default();
+        let patch = ProfilePatch {
+            display_name: display_name.map(|d| {
+                v.optional("display_name", d, MAX_DISPLAY_NAME)
+                    .unwrap_or_default()
+            }),
+            time_zone: time_zone.map(|t| v.optional_time_zone("time_zone", t)),
+            locale: locale.map(|l| v.optional_locale("locale", l)),
+        };
+        v.into_result()?;
+        Ok(patch)
+    }
+}
+
+/// The organisation's settings (one record): the defaults for users who chose none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrgSettings {
+    pub default_time_zone: Tz,
+    pub default_locale: Locale,
+    pub version: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A validated change of the organisation's settings (`None`: unchanged).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct OrgSettingsPatch {
+    pub default_time_zone: Option<Tz>,
+    pub default_locale: Option<Locale>,
+}
+
+impl OrgSettingsPatch {
+    pub fn parse(
+        default_time_zone: Option<&str>,
+        default_locale: Option<&str>,
+    ) -> Result<Self, crm_errors::ApiError> {
+        let mut v = Violations::default();
+        let patch = OrgSettingsPatch {
+            default_time_zone: default_time_zone
+                .and_then(|t| v.required_time_zone("default_time_zone", t)),
+            default_locale: default_locale.and_then(|l| v.required_locale("default_locale", l)),
+        };
+        v.into_result()?;
+        Ok(patch)
+    }
 }
 
 /// A validated new user.
@@ -159,6 +236,48 @@ impl Violations {
         }
     }
 
+    /// An IANA time zone name, exactly as the tz database spells it (surrounding spaces
+    /// ignored).
+    pub fn required_time_zone(&mut self, field: &str, value: &str) -> Option<Tz> {
+        let value = value.trim();
+        if value.is_empty() {
+            self.add(field, "must not be empty");
+            return None;
+        }
+        let tz = crm_access::preferences::parse_time_zone(value);
+        if tz.is_none() {
+            self.add(field, crm_access::preferences::TIME_ZONE_EXPECTED);
+        }
+        tz
+    }
+
+    /// A time zone, or empty for none.
+    pub fn optional_time_zone(&mut self, field: &str, value: &str) -> Option<Tz> {
+        if value.trim().is_empty() {
+            None
+        } else {
+            self.required_time_zone(field, value)
+        }
+    }
+
+    /// `zh-CN` or `en`, any case.
+    pub fn required_locale(&mut self, field: &str, value: &str) -> Option<Locale> {
+        let locale = Locale::parse(value.trim());
+        if locale.is_none() {
+            self.add(field, Locale::EXPECTED);
+        }
+        locale
+    }
+
+    /// A language, or empty for none.
+    pub fn optional_locale(&mut self, field: &str, value: &str) -> Option<Locale> {
+        if value.trim().is_empty() {
+            None
+        } else {
+            self.required_locale(field, value)
+        }
+    }
+
     pub fn version(&mut self, field: &str, raw: i64) -> i64 {
         if raw < 1 {
             self.add(field, "must be the version you read (1 or more)");
@@ -237,6 +356,62 @@ mod tests {
         let ok = NewUser::parse("Bob", "", "", "").unwrap();
         assert_eq!(ok.display_name, "bob");
         assert!(!ok.has_password());
+    }
+
+    #[test]
+    fn profile_patches_check_time_zone_and_language_and_name_the_field() {
+        let p = ProfilePatch::parse(None, Some(" Asia/Shanghai "), Some("ZH-cn")).unwrap();
+        assert_eq!(p.time_zone, Some(Some(Tz::Asia__Shanghai)));
+        assert_eq!(p.locale, Some(Some(Locale::ZhCn)));
+        assert_eq!(p.display_name, None);
+        let clear = ProfilePatch::parse(Some(""), Some(""), Some("")).unwrap();
+        assert_eq!(
+            (clear.display_name, clear.time_zone, clear.locale),
+            (Some(String::new()), Some(None), Some(None))
+        );
+        let err = ProfilePatch::parse(Some(&"d".repeat(201)), Some("Asia/Beijing"), Some("fr"))
+            .unwrap_err();
+        let fields: Vec<_> = err.violations.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["display_name", "time_zone", "locale"]);
+        assert!(err.violations[1].message.contains("IANA"));
+        assert_eq!(err.violations[2].message, "must be zh-CN or en");
+    }
+
+    #[test]
+    fn organisation_defaults_cannot_be_cleared() {
+        let err = OrgSettingsPatch::parse(Some(""), Some("")).unwrap_err();
+        let fields: Vec<_> = err.violations.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["default_time_zone", "default_locale"]);
+        let ok = OrgSettingsPatch::parse(Some("Europe/Berlin"), None).unwrap();
+        assert_eq!(ok.default_time_zone, Some(Tz::Europe__Berlin));
+        assert_eq!(ok.default_locale, None);
+    }
+
+    #[test]
+    fn effective_values_are_the_users_else_the_organisations() {
+        let org = OrgSettings {
+            default_time_zone: Tz::Asia__Shanghai,
+            default_locale: Locale::ZhCn,
+            version: 1,
+            updated_at: Utc::now(),
+        };
+        let mut user = User {
+            id: Uuid::nil(),
+            username: "u".into(),
+            display_name: "u".into(),
+            email: None,
+            status: UserStatus::Active,
+            time_zone: None,
+            locale: None,
+            version: 1,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        assert_eq!(user.effective(&org).time_zone, Tz::Asia__Shanghai);
+        user.time_zone = Some(Tz::America__New_York);
+        user.locale = Some(Locale::En);
+        let p = user.effective(&org);
+        assert_eq!((p.time_zone, p.locale), (Tz::America__New_York, Locale::En));
     }
 
     #[test]

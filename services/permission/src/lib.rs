@@ -197,7 +197,8 @@ impl Application {
             passwords.clone(),
             &settings.auth,
         );
-        let users = service::Users::new(pool.clone(), outbox.clone(), passwords.clone());
+        let users = service::Users::new(pool.clone(), outbox.clone(), passwords.clone())
+            .with_org_defaults(settings.org.clone());
         let org = authz::service::Org::new(pool.clone(), outbox.clone());
         let access = authz::service::Access::new(pool);
         Ok(Self {
@@ -302,9 +303,12 @@ impl Application {
     }
 }
 
-/// Makes the audit trail from the event topics until `stop` (see `audit`). Subscribing to a
-/// topic that does not exist yet would wait minutes for a metadata refresh, so they are made
-/// first; a broker that is not there yet is retried.
+/// Makes the audit trail from the event topics until `stop` (see `audit`). The replicas share
+/// the partitions through leases in this service's database, and commit each partition's offset
+/// with the audit entries (`crm_events::consumer`, ADR 0013), so a replica killed and restarted,
+/// alone or not, resumes from its last entry within one `kafka.session_timeout_ms`. The topics
+/// are made first (a topic that does not exist has no partitions to read yet); a broker that is
+/// not there yet is retried.
 async fn follow_audit_sources(
     pool: sqlx::PgPool,
     kafka: crm_settings::KafkaSettings,

@@ -16,11 +16,11 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::authz;
-use crate::domain::{self, NewUser, User, UserStatus};
+use crate::domain::{self, NewUser, OrgSettings, OrgSettingsPatch, ProfilePatch, User, UserStatus};
 use crate::error::{Error, INVALID_CREDENTIALS, INVALID_REFRESH, Result};
 use crate::keys::{KeyRing, Signer};
 use crate::password::{Passwords, Verified};
-use crate::settings::{AuthSettings, BootstrapUser};
+use crate::settings::{AuthSettings, BootstrapUser, OrgDefaults};
 use crate::store;
 use crate::throttle::{Admission, Lockout, secs};
 use crate::tokens::{self, AccessClaims};
@@ -546,12 +546,19 @@ impl Auth {
     }
 }
 
-/// User administration.
+/// User administration, users' own profiles, and the organisation's settings.
 #[derive(Clone)]
 pub struct Users {
     pool: PgPool,
     outbox: Outbox,
     passwords: Arc<Passwords>,
+    /// The organisation settings' first values (`org.*`), written when the database has none.
+    org_defaults: Arc<OrgDefaults>,
+}
+
+/// `{old, new}` of one changed field, as `changes` in update events (ADR 0002).
+fn change(old: impl serde::Serialize, new: impl serde::Serialize) -> serde_json::Value {
+    serde_json::json!({ "old": old, "new": new })
 }
 
 impl Users {
@@ -560,7 +567,147 @@ impl Users {
             pool,
             outbox,
             passwords,
+            org_defaults: Arc::new(OrgDefaults::default()),
         }
+    }
+
+    /// The first organisation settings, from the configuration.
+    pub fn with_org_defaults(mut self, defaults: OrgDefaults) -> Self {
+        self.org_defaults = Arc::new(defaults);
+        self
+    }
+
+    /// The organisation's settings; written from the configuration first if the database has
+    /// none yet (whichever replica gets there first; the others read its row).
+    async fn org_settings_in(&self, conn: &mut PgConnection, lock: bool) -> Result<OrgSettings> {
+        if let Some(settings) = store::get_org_settings(conn, lock).await? {
+            return Ok(settings);
+        }
+        let initial = OrgSettings {
+            default_time_zone: self.org_defaults.default_time_zone,
+            default_locale: self.org_defaults.default_locale,
+            version: 1,
+            updated_at: now(),
+        };
+        store::insert_org_settings(conn, &initial).await?;
+        store::get_org_settings(conn, lock)
+            .await?
+            .ok_or_else(|| Error::Corrupt("organisation settings missing after insert".into()))
+    }
+
+    pub async fn org_settings(&self) -> Result<OrgSettings> {
+        let mut conn = self.pool.acquire().await?;
+        self.org_settings_in(&mut conn, false).await
+    }
+
+    /// Changes the organisation's defaults. Every user without a value of their own follows
+    /// them; gateways learn of it from `permission.organisation.settings_updated`.
+    #[tracing::instrument(name = "update organisation settings", skip_all)]
+    pub async fn update_org_settings(
+        &self,
+        patch: OrgSettingsPatch,
+        expected_version: i64,
+    ) -> Result<OrgSettings> {
+        let mut tx = self.pool.begin().await?;
+        let mut settings = self.org_settings_in(&mut tx, true).await?;
+        ApiError::check_version(expected_version, settings.version)?;
+        let mut changes = serde_json::Map::new();
+        if let Some(tz) = patch
+            .default_time_zone
+            .filter(|&tz| tz != settings.default_time_zone)
+        {
+            changes.insert(
+                "default_time_zone".into(),
+                change(settings.default_time_zone, tz),
+            );
+            settings.default_time_zone = tz;
+        }
+        if let Some(locale) = patch
+            .default_locale
+            .filter(|&l| l != settings.default_locale)
+        {
+            changes.insert(
+                "default_locale".into(),
+                change(settings.default_locale, locale),
+            );
+            settings.default_locale = locale;
+        }
+        if changes.is_empty() {
+            tx.rollback().await?;
+            return Ok(settings);
+        }
+        settings.version += 1;
+        settings.updated_at = now();
+        store::update_org_settings(&mut tx, &settings).await?;
+        enqueue(
+            &self.outbox,
+            &mut tx,
+            "permission.organisation.settings_updated",
+            "settings".into(),
+            serde_json::json!({ "changes": changes, "version": settings.version }),
+        )
+        .await?;
+        tx.commit().await?;
+        self.outbox.notify_committed();
+        Ok(settings)
+    }
+
+    /// Changes a user's display name, time zone or language (see [`ProfilePatch`]). A change
+    /// that changes nothing makes no new version and no event.
+    #[tracing::instrument(name = "update user profile", skip_all)]
+    pub async fn update_profile(
+        &self,
+        id: Uuid,
+        patch: ProfilePatch,
+        expected_version: i64,
+    ) -> Result<User> {
+        let mut tx = self.pool.begin().await?;
+        let mut user = store::get_user(&mut tx, id, true)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        ApiError::check_version(expected_version, user.version)?;
+        let mut changes = serde_json::Map::new();
+        if let Some(name) = patch.display_name {
+            let name = if name.is_empty() {
+                user.username.clone()
+            } else {
+                name
+            };
+            if name != user.display_name {
+                changes.insert("display_name".into(), change(&user.display_name, &name));
+                user.display_name = name;
+            }
+        }
+        if let Some(tz) = patch.time_zone.filter(|&tz| tz != user.time_zone) {
+            changes.insert("time_zone".into(), change(user.time_zone, tz));
+            user.time_zone = tz;
+        }
+        if let Some(locale) = patch.locale.filter(|&l| l != user.locale) {
+            changes.insert("locale".into(), change(user.locale, locale));
+            user.locale = locale;
+        }
+        if changes.is_empty() {
+            tx.rollback().await?;
+            return Ok(user);
+        }
+        user.version += 1;
+        user.updated_at = now();
+        store::update_profile(&mut tx, &user).await?;
+        enqueue(
+            &self.outbox,
+            &mut tx,
+            "permission.user.updated",
+            user.id.to_string(),
+            serde_json::json!({
+                "user_id": user.id,
+                "changes": changes,
+                "version": user.version,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        self.outbox.notify_committed();
+        Ok(user)
     }
 
     pub(crate) fn parts(&self) -> (&PgPool, &Outbox) {
@@ -596,6 +743,8 @@ impl Users {
             display_name: new.display_name,
             email: new.email,
             status: UserStatus::Active,
+            time_zone: None,
+            locale: None,
             version: 1,
             created_at: now,
             updated_at: now,

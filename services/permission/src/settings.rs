@@ -25,6 +25,52 @@ pub struct Settings {
     pub audit: AuditSettings,
     #[serde(default)]
     pub oidc: OidcSettings,
+    /// The organisation's first defaults for users' time zone and language.
+    #[serde(default)]
+    pub org: OrgDefaults,
+}
+
+/// The organisation's defaults for users who chose no time zone or language of their own. Only
+/// the *first* values: they are written to the database when it has none, and from then on the
+/// stored settings (changed through `UpdateOrgSettings`) win over these keys.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrgDefaults {
+    /// An IANA time zone name (`Asia/Shanghai`); an unknown one stops the start with the key named.
+    #[serde(default = "default_org_time_zone", deserialize_with = "time_zone_name")]
+    pub default_time_zone: crm_access::Tz,
+    /// `zh-CN` or `en`.
+    #[serde(default = "default_org_locale")]
+    pub default_locale: crm_access::Locale,
+}
+
+fn default_org_time_zone() -> crm_access::Tz {
+    crm_access::Tz::Asia__Shanghai
+}
+
+fn default_org_locale() -> crm_access::Locale {
+    crm_access::Locale::ZhCn
+}
+
+impl Default for OrgDefaults {
+    fn default() -> Self {
+        Self {
+            default_time_zone: default_org_time_zone(),
+            default_locale: default_org_locale(),
+        }
+    }
+}
+
+fn time_zone_name<'de, D>(deserializer: D) -> Result<crm_access::Tz, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let name = String::deserialize(deserializer)?;
+    crm_access::preferences::parse_time_zone(name.trim()).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "{name:?} {}",
+            crm_access::preferences::TIME_ZONE_EXPECTED
+        ))
+    })
 }
 
 /// Single sign-on providers (see `oidc`).
@@ -434,6 +480,42 @@ bootstrap:
         for secret in ["c2VjcmV0", "bootstrap-secret-1", "dbpass"] {
             assert!(!debug.contains(secret), "{secret} leaked into Debug");
         }
+    }
+
+    #[test]
+    fn organisation_defaults_are_checked_at_load() {
+        let s = parse(YAML);
+        assert_eq!(s.org.default_time_zone, crm_access::Tz::Asia__Shanghai);
+        assert_eq!(s.org.default_locale, crm_access::Locale::ZhCn);
+        let s = parse(&format!(
+            "{YAML}org: {{ default_time_zone: America/New_York, default_locale: EN }}\n"
+        ));
+        assert_eq!(s.org.default_time_zone, crm_access::Tz::America__New_York);
+        assert_eq!(s.org.default_locale, crm_access::Locale::En);
+        for (bad, key) in [
+            (
+                "org: { default_time_zone: Asia/Beijing }",
+                "default_time_zone",
+            ),
+            ("org: { default_locale: fr }", "default_locale"),
+        ] {
+            let err = config::Config::builder()
+                .add_source(config::File::from_str(
+                    &format!("{YAML}{bad}\n"),
+                    config::FileFormat::Yaml,
+                ))
+                .build()
+                .unwrap()
+                .try_deserialize::<Settings>()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
+        // What the shipped configuration says.
+        let shipped: OrgDefaults =
+            crm_settings::defaults_section(include_str!("../config/base.yaml"), "org").unwrap();
+        assert_eq!(shipped.default_time_zone.name(), "Asia/Shanghai");
+        assert_eq!(shipped.default_locale.as_str(), "zh-CN");
     }
 
     #[test]

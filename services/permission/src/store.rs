@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::{User, UserStatus};
+use crate::domain::{OrgSettings, User, UserStatus};
 use crate::error::{Error, Result};
 use crate::throttle::ThrottleState;
 
-const USER_COLUMNS: &str =
-    "id, username, display_name, email, status, version, created_at, updated_at";
+const USER_COLUMNS: &str = "id, username, display_name, email, status, time_zone, locale, version, \
+     created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct UserRow {
@@ -19,6 +19,8 @@ struct UserRow {
     display_name: String,
     email: Option<String>,
     status: String,
+    time_zone: Option<String>,
+    locale: Option<String>,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -30,6 +32,23 @@ impl TryFrom<UserRow> for User {
         Ok(User {
             status: UserStatus::parse(&r.status)
                 .ok_or_else(|| Error::Corrupt(format!("user status {:?}", r.status)))?,
+            time_zone: r.time_zone.as_deref().and_then(|name| {
+                let tz = crm_access::preferences::parse_time_zone(name);
+                if tz.is_none() {
+                    // Valid when stored; a tz database that dropped the name (it never has:
+                    // retired zones become links) must not make the user unreadable.
+                    tracing::warn!(user_id = %r.id, time_zone = name, "stored time zone unknown; the organisation default applies");
+                }
+                tz
+            }),
+            locale: r
+                .locale
+                .as_deref()
+                .map(|l| {
+                    crm_access::Locale::parse(l)
+                        .ok_or_else(|| Error::Corrupt(format!("user locale {l:?}")))
+                })
+                .transpose()?,
             id: r.id,
             username: r.username,
             display_name: r.display_name,
@@ -73,8 +92,8 @@ pub async fn insert_user(
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO users (id, username, display_name, email, status, password_hash, version,
-                            created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                            created_at, updated_at, time_zone, locale)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(user.id)
     .bind(&user.username)
@@ -85,6 +104,8 @@ pub async fn insert_user(
     .bind(user.version)
     .bind(user.created_at)
     .bind(user.updated_at)
+    .bind(user.time_zone.map(|tz| tz.name()))
+    .bind(user.locale.map(|l| l.as_str()))
     .execute(conn)
     .await?;
     Ok(())
@@ -149,6 +170,24 @@ pub async fn update_status(conn: &mut PgConnection, user: &User) -> Result<()> {
     Ok(())
 }
 
+#[tracing::instrument(name = "sql users.update_profile", skip_all, fields(db.system = "postgresql"))]
+pub async fn update_profile(conn: &mut PgConnection, user: &User) -> Result<()> {
+    sqlx::query(
+        "UPDATE users SET display_name = $2, time_zone = $3, locale = $4, version = $5,
+                          updated_at = $6
+          WHERE id = $1",
+    )
+    .bind(user.id)
+    .bind(&user.display_name)
+    .bind(user.time_zone.map(|tz| tz.name()))
+    .bind(user.locale.map(|l| l.as_str()))
+    .bind(user.version)
+    .bind(user.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 #[tracing::instrument(name = "sql users.update_password", skip_all, fields(db.system = "postgresql"))]
 pub async fn update_password(conn: &mut PgConnection, user: &User, hash: &str) -> Result<()> {
     sqlx::query(
@@ -160,6 +199,78 @@ pub async fn update_password(conn: &mut PgConnection, user: &User, hash: &str) -
     .bind(hash)
     .bind(user.version)
     .bind(user.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+// --- organisation settings -------------------------------------------------------------------
+
+#[derive(sqlx::FromRow)]
+struct OrgSettingsRow {
+    default_time_zone: String,
+    default_locale: String,
+    version: i64,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<OrgSettingsRow> for OrgSettings {
+    type Error = Error;
+    fn try_from(r: OrgSettingsRow) -> Result<Self> {
+        Ok(OrgSettings {
+            default_time_zone: crm_access::preferences::parse_time_zone(&r.default_time_zone)
+                .ok_or_else(|| {
+                    Error::Corrupt(format!("organisation time zone {:?}", r.default_time_zone))
+                })?,
+            default_locale: crm_access::Locale::parse(&r.default_locale).ok_or_else(|| {
+                Error::Corrupt(format!("organisation locale {:?}", r.default_locale))
+            })?,
+            version: r.version,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// Writes the first organisation settings (from the configuration) unless they exist.
+#[tracing::instrument(name = "sql org_settings.insert", skip_all, fields(db.system = "postgresql"))]
+pub async fn insert_org_settings(conn: &mut PgConnection, initial: &OrgSettings) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO org_settings (id, default_time_zone, default_locale, version, updated_at)
+         VALUES (true, $1, $2, $3, $4)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(initial.default_time_zone.name())
+    .bind(initial.default_locale.as_str())
+    .bind(initial.version)
+    .bind(initial.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The organisation's settings, if written yet; `lock`: until the transaction ends.
+#[tracing::instrument(name = "sql org_settings.select", skip_all, fields(db.system = "postgresql"))]
+pub async fn get_org_settings(conn: &mut PgConnection, lock: bool) -> Result<Option<OrgSettings>> {
+    let sql = format!(
+        "SELECT default_time_zone, default_locale, version, updated_at FROM org_settings{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    let row: Option<OrgSettingsRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_optional(conn)
+        .await?;
+    row.map(OrgSettings::try_from).transpose()
+}
+
+#[tracing::instrument(name = "sql org_settings.update", skip_all, fields(db.system = "postgresql"))]
+pub async fn update_org_settings(conn: &mut PgConnection, s: &OrgSettings) -> Result<()> {
+    sqlx::query(
+        "UPDATE org_settings
+            SET default_time_zone = $1, default_locale = $2, version = $3, updated_at = $4",
+    )
+    .bind(s.default_time_zone.name())
+    .bind(s.default_locale.as_str())
+    .bind(s.version)
+    .bind(s.updated_at)
     .execute(conn)
     .await?;
     Ok(())

@@ -123,7 +123,13 @@ async fn broker_outage_loses_and_doubles_nothing() {
             .expect("writes succeed while the broker is down");
         ids.push(a.id);
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The relay has tried to publish them and failed: they are still there.
+    crm_testkit::eventually(
+        "the relay tried and failed while the broker was down",
+        Duration::from_secs(30),
+        || async { crm_testkit::metric("outbox_publish_failures_total") >= 1.0 },
+    )
+    .await;
     let pending: i64 =
         sqlx::query_scalar("SELECT count(*) FROM event_outbox WHERE published_at IS NULL")
             .fetch_one(&app.db)

@@ -65,6 +65,7 @@ async fn spawn_permission(stop: &CancellationToken) -> (String, String, String) 
             consumer_group: crm_testkit::unique("audit"),
         },
         oidc: ps::OidcSettings { providers: vec![] },
+        org: ps::OrgDefaults::default(),
     };
     let app = crm_permission::Application::build(settings)
         .await
@@ -231,19 +232,22 @@ async fn restarting_each_replica_under_load_fails_no_request() {
         }));
     }
 
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(created.load(Ordering::Relaxed) > 0, "load is running");
+    crm_testkit::eventually("load is running", Duration::from_secs(30), || async {
+        created.load(Ordering::Relaxed) > 0
+    })
+    .await;
     // Restart each replica in turn; while one is away the other answers everything.
     for (i, replica) in replicas.iter_mut().enumerate() {
         let before = created.load(Ordering::Relaxed);
         replica.signal("TERM");
         let status = replica.wait().await;
         assert!(status.success(), "replica {i} exit status {status}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert!(
-            created.load(Ordering::Relaxed) > before,
-            "the other replica served while replica {i} was away"
-        );
+        crm_testkit::eventually(
+            &format!("the other replica served while replica {i} was away"),
+            Duration::from_secs(10),
+            || async { created.load(Ordering::Relaxed) > before },
+        )
+        .await;
         replica.start().await;
         // Back in rotation (its health is watched) before the next one goes.
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -67,9 +67,10 @@ async fn sigterm_drains_in_flight_calls_and_exits_zero() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = ok.load(Ordering::Relaxed);
-    assert!(before > 0, "load was running");
+    crm_testkit::eventually("load is running", Duration::from_secs(30), || async {
+        ok.load(Ordering::Relaxed) > 0
+    })
+    .await;
 
     let sent = Instant::now();
     process.signal("TERM");

@@ -78,6 +78,7 @@ pub async fn test_settings() -> Settings {
             consumer_group: crm_testkit::unique("audit"),
         },
         oidc: Default::default(),
+        org: Default::default(),
     }
 }
 

@@ -16,6 +16,7 @@ mod keys;
 mod lockout;
 mod login;
 mod org_events;
+mod preferences;
 mod roles;
 mod sessions;
 mod user_org;
