@@ -523,6 +523,16 @@ impl Access {
         Self::decode(&bytes)
     }
 
+    /// The context from the raw `crm-access-bin` header value, as a server layer sees it before
+    /// tonic parses the metadata (decoded the same way as [`Self::from_metadata`]).
+    pub fn from_header_value(value: &[u8]) -> Result<Self, ApiError> {
+        let value = tonic::codegen::http::HeaderValue::from_bytes(value)
+            .map_err(|_| malformed("not a header value"))?;
+        let mut headers = tonic::codegen::http::HeaderMap::new();
+        headers.insert(METADATA_KEY, value);
+        Self::from_metadata(&MetadataMap::from_headers(headers))
+    }
+
     pub fn to_metadata(&self, metadata: &mut MetadataMap) {
         metadata.insert_bin(METADATA_KEY, MetadataValue::from_bytes(&self.encode()));
     }

@@ -2,7 +2,7 @@
 //! (Postgres, `deploy/tansu/postgres-schema.sql`), stopped and started again while events wait
 //! unconsumed. The consumer then applies every one of them, and nothing it had applied before.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crm_events::consumer::{Handler, IdempotentConsumer};
 use crm_events::{Envelope, EventError};
@@ -67,23 +67,20 @@ async fn consume_until_applied(
     let consumer =
         IdempotentConsumer::new("restart-test", settings, &[topic], pool.clone(), Counter).unwrap();
     let running = tokio::spawn(consumer.run(stop.clone()));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM applied WHERE id = ANY($1)")
-            .bind(ids)
-            .fetch_one(pool)
-            .await
-            .unwrap();
-        if applied == ids.len() as i64 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{applied} of {} events applied after 60 s",
-            ids.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crm_testkit::eventually(
+        &format!("all {} events applied", ids.len()),
+        Duration::from_secs(60),
+        || async {
+            let applied: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM applied WHERE id = ANY($1)")
+                    .bind(ids)
+                    .fetch_one(pool)
+                    .await
+                    .unwrap();
+            applied == ids.len() as i64
+        },
+    )
+    .await;
     stop.cancel();
     running.await.unwrap();
 }

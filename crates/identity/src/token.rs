@@ -357,15 +357,9 @@ impl Verifier {
     }
 }
 
-/// The `crm-access-bin` header value (base64, padded or not) decoded into an [`Access`].
+/// The `crm-access-bin` header value decoded into an [`Access`].
 fn decode_access(header: &[u8]) -> Result<Access, Refusal> {
-    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-    let text = std::str::from_utf8(header).map_err(|_| Refusal::BadContext("not text".into()))?;
-    let bytes = STANDARD_NO_PAD
-        .decode(text.trim_end_matches('='))
-        .or_else(|_| STANDARD.decode(text))
-        .map_err(|_| Refusal::BadContext("not base64".into()))?;
-    Access::decode(&bytes).map_err(|e| Refusal::BadContext(e.message))
+    Access::from_header_value(header).map_err(|e| Refusal::BadContext(e.message))
 }
 
 #[cfg(test)]

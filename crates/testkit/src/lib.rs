@@ -51,9 +51,35 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
+    wait_for(timeout, || {
+        let done = check();
+        async move {
+            if done.await {
+                Ok(())
+            } else {
+                Err(what.to_string())
+            }
+        }
+    })
+    .await
+}
+
+/// Polls `probe` every 50 ms until it answers `Ok`, and returns that value. `Err` says what is
+/// still missing; after `timeout` the last one is the panic's message.
+pub async fn wait_for<T, F, Fut>(timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
     let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "not within {timeout:?}: {what}");
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(missing) => assert!(
+                Instant::now() < deadline,
+                "not within {timeout:?}: {missing}"
+            ),
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -2,8 +2,6 @@
 //! up as entries (actor, record, per-field diff, address, agent, trace id), queryable by record,
 //! user and time for holders of `audit:read` only, and the table refuses to change.
 
-use std::time::{Duration, Instant};
-
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -13,27 +11,8 @@ const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 
 /// Waits until the trail holds at least `n` entries for `query`.
 async fn entries(app: &TestApp, query: &str, n: usize) -> Vec<Value> {
-    let started = Instant::now();
-    loop {
-        let page = ok_json(
-            app.request(Method::GET, &format!("/api/v1/audit?{query}"))
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
-        let items = page["items"].as_array().unwrap().clone();
-        if items.len() >= n {
-            return items;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{query}: {} of {n} entries after 30 s: {items:?}",
-            items.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.audit_entries(&app.token, query, |items| items.len() >= n)
+        .await
 }
 
 #[tokio::test]

@@ -5,8 +5,6 @@
 //! included), masked ones masked; the admin sees clear values, and a reader who may not read
 //! accounts sees no field at all.
 
-use std::time::{Duration, Instant};
-
 use crm_proto::permission as ppb;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -24,29 +22,10 @@ const FIELDS: [&str; 5] = ["name", "phone", "email", "website", "industry"];
 
 /// `token`'s view of the trail of `record`, newest first, once it holds `n` entries.
 async fn trail(app: &TestApp, token: &str, record: &str, n: usize) -> Vec<Value> {
-    let started = Instant::now();
-    loop {
-        let page = ok_json(
-            app.http
-                .get(app.url(&format!("/api/v1/audit?record_id={record}")))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await;
-        let items = page["items"].as_array().unwrap().clone();
-        if items.len() >= n {
-            return items;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{record}: {} of {n} entries after 30 s: {items:?}",
-            items.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.audit_entries(token, &format!("record_id={record}"), |items| {
+        items.len() >= n
+    })
+    .await
 }
 
 /// A new role: `parent`'s grants and rules, plus READ on `reads` (all records) and `hidden`

@@ -452,6 +452,35 @@ impl Org {
 }
 
 impl TestApp {
+    /// The audit entries `token` reads for `query` (newest first), once `until` holds for them
+    /// (the trail is written by a consumer, a moment after the change).
+    pub async fn audit_entries(
+        &self,
+        token: &str,
+        query: &str,
+        until: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let until = &until;
+        crm_testkit::wait_for(Duration::from_secs(30), || async move {
+            let page = ok_json(
+                self.http
+                    .get(self.url(&format!("/api/v1/audit?{query}")))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap(),
+                200,
+            )
+            .await;
+            let items = page["items"].as_array().unwrap().clone();
+            match until(&items) {
+                true => Ok(items),
+                false => Err(format!("audit entries for {query:?}: {items:?}")),
+            }
+        })
+        .await
+    }
+
     /// A token for a new admin user made from `name`, and the user's id.
     pub async fn admin_token(&self, name: &str) -> (String, uuid::Uuid) {
         let id = self.org.admin(name).await;

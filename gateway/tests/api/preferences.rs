@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Method, header};
 use serde_json::{Value, json};
@@ -278,30 +278,15 @@ async fn admins_change_users_and_the_organisation_defaults_on_record() {
             "permission.organisation.settings_updated",
         ),
     ] {
-        let started = Instant::now();
-        let entry = loop {
-            let page = ok_json(
-                app.request(Method::GET, &format!("/api/v1/audit?record_id={record}"))
-                    .send()
-                    .await
-                    .unwrap(),
-                200,
-            )
+        let entries = app
+            .audit_entries(&app.token, &format!("record_id={record}"), |items| {
+                items.iter().any(|e| e["event_type"] == event_type)
+            })
             .await;
-            if let Some(entry) = page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|e| e["event_type"] == event_type)
-            {
-                break entry.clone();
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "{event_type}: {page}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let entry = entries
+            .iter()
+            .find(|e| e["event_type"] == event_type)
+            .unwrap();
         assert_eq!(entry["actor_user_id"], json!(app.user_id), "{entry}");
         assert!(
             entry["changes"].is_object() && entry["changes"] != json!({}),
@@ -410,11 +395,10 @@ async fn the_callers_time_zone_reaches_the_owning_service_and_follows_changes() 
     let readiness = gateway.readiness();
     let stop = crm_lifecycle::CancellationToken::new();
     let handle = tokio::spawn(gateway.run_until_stopped(stop.clone()));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !readiness.is_ready() {
-        assert!(Instant::now() < deadline, "gateway not ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crm_testkit::eventually("the gateway is ready", Duration::from_secs(30), || async {
+        readiness.is_ready()
+    })
+    .await;
 
     let rep = app
         .org
@@ -449,17 +433,12 @@ async fn the_callers_time_zone_reaches_the_owning_service_and_follows_changes() 
     )
     .await;
     let wanted = ("America/New_York".to_string(), "en".to_string());
-    let started = Instant::now();
-    loop {
-        if seen_by_service(&address, &app.http, &token, &capture).await == wanted {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the change did not reach the gateway (its cache lives 60 s)"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crm_testkit::eventually(
+        "the change reaches the gateway (its cache lives 60 s: the event must do it)",
+        Duration::from_secs(20),
+        || async { seen_by_service(&address, &app.http, &token, &capture).await == wanted },
+    )
+    .await;
     let context = capture.last().unwrap();
     assert_eq!(context.today(now).to_string(), "2025-03-10", "New York");
 
@@ -485,18 +464,17 @@ async fn the_callers_time_zone_reaches_the_owning_service_and_follows_changes() 
         200,
     )
     .await;
-    let started = Instant::now();
-    loop {
-        let seen = seen_by_service(&address, &app.http, &other_token, &capture).await;
-        if seen.0 == "Europe/Berlin" {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the new default did not reach the gateway: {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crm_testkit::eventually(
+        "the new organisation default reaches the gateway",
+        Duration::from_secs(20),
+        || async {
+            seen_by_service(&address, &app.http, &other_token, &capture)
+                .await
+                .0
+                == "Europe/Berlin"
+        },
+    )
+    .await;
     // … while a user with their own keeps it.
     assert_eq!(
         seen_by_service(&address, &app.http, &token, &capture).await,

@@ -140,16 +140,16 @@ async fn start(session_timeout_ms: u64, replicas: usize) -> Run {
         processes.push(replica(&db_url, &topic, &group, session_timeout_ms).await);
     }
     // They share the partitions: each applies some of the events.
-    let deadline = Instant::now() + Duration::from_secs(60);
     for process in &processes {
-        while consumed(process.http, "applied").await == 0 {
-            assert!(
-                Instant::now() < deadline,
-                "a replica never got partitions (the replica on port {} applied nothing)",
+        crm_testkit::eventually(
+            &format!(
+                "the replica on port {} gets partitions and applies events",
                 process.http
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+            ),
+            Duration::from_secs(60),
+            || async { consumed(process.http, "applied").await > 0 },
+        )
+        .await;
     }
     Run {
         db: sqlx::PgPool::connect(&db_url).await.unwrap(),
@@ -171,30 +171,43 @@ impl Run {
     /// are missing otherwise. Returns how long it took.
     async fn wait_for_trail(&self, ids: &[Uuid], within: Duration, what: &str) -> Duration {
         let started = Instant::now();
-        loop {
+        crm_testkit::wait_for(within, || async {
             let found: i64 =
                 sqlx::query_scalar("SELECT count(*) FROM audit_entries WHERE id = ANY($1)")
                     .bind(ids)
                     .fetch_one(&self.db)
                     .await
                     .unwrap();
-            if found == ids.len() as i64 {
-                return started.elapsed();
+            match found == ids.len() as i64 {
+                true => Ok(()),
+                false => Err(format!(
+                    "{what}: {} of {} events still missing from the trail after {:?}",
+                    ids.len() as i64 - found,
+                    ids.len(),
+                    started.elapsed()
+                )),
             }
-            assert!(
-                started.elapsed() < within,
-                "{what}: {} of {} events still missing from the trail after {within:?}",
-                ids.len() as i64 - found,
-                ids.len()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
+        .await;
+        started.elapsed()
     }
 
-    /// Stops publishing after `more`, then waits (up to `within`) until the trail holds every
-    /// event published; asserts each is there exactly once. Returns how long the wait took.
-    async fn expect_every_event_once(&mut self, more: Duration, within: Duration) -> Duration {
-        tokio::time::sleep(more).await;
+    /// Waits until `n` more events have been published (the load goes on meanwhile).
+    async fn publish_more(&self, n: usize) {
+        let target = self.published.lock().unwrap().len() + n;
+        crm_testkit::eventually(
+            &format!("{n} more events published"),
+            Duration::from_secs(60),
+            || async { self.published.lock().unwrap().len() >= target },
+        )
+        .await;
+    }
+
+    /// Stops publishing after `more` further events, then waits (up to `within`) until the
+    /// trail holds every event published; asserts each is there exactly once. Returns how long
+    /// the wait took.
+    async fn expect_every_event_once(&mut self, more: usize, within: Duration) -> Duration {
+        self.publish_more(more).await;
         self.stop_publishing.cancel();
         (&mut self.publisher).await.unwrap();
         let published = self.published_so_far();
@@ -236,7 +249,8 @@ async fn a_lone_consumer_killed_and_restarted_resumes_from_its_last_commit_withi
     let bound = Duration::from_millis(SESSION_TIMEOUT_MS) + Duration::from_secs(10);
     let mut run = start(SESSION_TIMEOUT_MS, 1).await;
     for restart in 1..=3 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Killed under writes: some events are published meanwhile.
+        run.publish_more(10).await;
         run.replicas[0].signal("KILL");
         run.replicas[0].wait().await;
         let killed = Instant::now();
@@ -259,31 +273,28 @@ async fn a_lone_consumer_killed_and_restarted_resumes_from_its_last_commit_withi
             "restart {restart}: the restarted consumer was redelivered what was applied"
         );
     }
-    run.expect_every_event_once(Duration::from_secs(1), bound)
-        .await;
+    run.expect_every_event_once(100, bound).await;
 }
 
 #[tokio::test]
 async fn a_killed_consumer_replica_and_its_replacement_lose_and_double_nothing() {
     const SESSION_TIMEOUT_MS: u64 = 6_000;
     let mut run = start(SESSION_TIMEOUT_MS, 2).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    run.publish_more(10).await;
     run.replicas[0].signal("KILL");
     run.replicas[0].wait().await;
     run.replicas[0].start().await;
     let replacement = run.replicas[0].http;
     // The killed process's partitions come free when its lease runs out (one session timeout);
     // the survivor and the replacement share them from their last commits.
-    run.expect_every_event_once(Duration::from_secs(3), Duration::from_secs(60))
+    run.expect_every_event_once(300, Duration::from_secs(60))
         .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while consumed(replacement, "applied").await == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the replacement was given no partition"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    crm_testkit::eventually(
+        "the replacement is given a partition",
+        Duration::from_secs(30),
+        || async { consumed(replacement, "applied").await > 0 },
+    )
+    .await;
     for process in &run.replicas {
         assert_eq!(
             consumed(process.http, "duplicate").await,
@@ -296,12 +307,12 @@ async fn a_killed_consumer_replica_and_its_replacement_lose_and_double_nothing()
 #[tokio::test]
 async fn the_survivor_takes_a_killed_replicas_partitions_after_the_session_timeout() {
     let mut run = start(6_000, 2).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    run.publish_more(10).await;
     run.replicas[0].signal("KILL");
     run.replicas[0].wait().await;
     // Its partitions wait for its lease to run out (6 s), then the survivor takes them over from
     // their last commit.
-    run.expect_every_event_once(Duration::from_secs(2), Duration::from_secs(60))
+    run.expect_every_event_once(200, Duration::from_secs(60))
         .await;
     assert_eq!(
         consumed(run.replicas[1].http, "duplicate").await,
@@ -315,7 +326,7 @@ async fn a_consumer_replica_stopped_with_sigterm_commits_and_leaves_its_group() 
     // A session timeout far longer than the test waits: only giving the partitions back explains
     // a quick takeover.
     let mut run = start(120_000, 2).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    run.publish_more(10).await;
     let sent = Instant::now();
     run.replicas[0].signal("TERM");
     let status = run.replicas[0].wait().await;
@@ -326,7 +337,7 @@ async fn a_consumer_replica_stopped_with_sigterm_commits_and_leaves_its_group() 
     );
     let survivor = run.replicas[1].http;
     // Taken over well before the session timeout, or events are missing.
-    run.expect_every_event_once(Duration::from_secs(2), Duration::from_secs(30))
+    run.expect_every_event_once(200, Duration::from_secs(30))
         .await;
     // What the stopped replica finished it had committed: the survivor was handed nothing it
     // had to skip.
