@@ -2,8 +2,10 @@
 //!
 //! Every field is `pub` so tests build settings literally instead of going through files and
 //! environment variables. Semantic checks (allowed algorithms, key sources) happen in
-//! [`crate::auth::Authenticator::new`] at start-up, so a bad value stops the process before it
-//! takes traffic.
+//! [`crate::security::auth::Authenticator::new`] at start-up, so a bad value stops the process
+//! before it takes traffic.
+
+use std::collections::BTreeMap;
 
 use crm_settings::{RedisSettings, ServerSettings};
 use serde::{Deserialize, Deserializer};
@@ -17,7 +19,14 @@ pub struct Settings {
     pub identity: crm_settings::IdentitySettings,
     /// Idempotency records, shared by every gateway replica.
     pub redis: RedisSettings,
-    pub services: ServicesSettings,
+    /// Where the services listen, by name (`customer`, `permission`, …): one gRPC endpoint or a
+    /// comma-separated list each. Calls are balanced over every SERVING replica behind them, and
+    /// a host name counts every address it resolves to (in Kubernetes, a headless Service: one
+    /// address per ready pod). A domain whose service is missing stops the gateway at start-up;
+    /// `permission` is always needed (sign-in and every authorisation decision).
+    pub services: BTreeMap<String, String>,
+    #[serde(default)]
+    pub upstream: UpstreamSettings,
     pub auth: AuthSettings,
     #[serde(default)]
     pub idempotency: IdempotencySettings,
@@ -70,19 +79,20 @@ impl Settings {
     }
 }
 
-/// Where the back-end services listen. Each is one gRPC endpoint or a comma-separated list; calls
-/// are balanced over every SERVING replica behind them, and a host name counts every address it
-/// resolves to (in Kubernetes, a headless Service: one address per ready pod).
+/// How the gateway reaches the services named in `services`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ServicesSettings {
-    /// The customer service, e.g. `http://127.0.0.1:50051`.
-    pub customer: String,
-    /// The permission service: sign-in, user status and every authorisation decision (the
-    /// gateway cannot serve the API without it).
-    pub permission: String,
+pub struct UpstreamSettings {
     /// How often endpoint host names are resolved again, so replicas added or removed are seen.
     #[serde(default = "default_resolve_interval_secs")]
     pub resolve_interval_secs: u64,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        Self {
+            resolve_interval_secs: default_resolve_interval_secs(),
+        }
+    }
 }
 
 fn default_resolve_interval_secs() -> u64 {

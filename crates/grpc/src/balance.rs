@@ -78,15 +78,48 @@ struct Member {
     target: usize,
     addr: SocketAddr,
     channel: Channel,
-    serving: Arc<AtomicBool>,
+    serving: Arc<Serving>,
     watcher: tokio::task::AbortHandle,
 }
 
 impl Drop for Member {
     fn drop(&mut self) {
         self.watcher.abort();
+        // A replica that left the pool serves nobody any more.
+        self.serving.set(false);
     }
 }
+
+/// Whether a replica is SERVING, mirrored in the gauge `grpc_client_serving_replicas` (labelled
+/// with the configured endpoints): what an SRE watches during a rollout, and what tests wait on
+/// instead of guessing how long a restarted replica takes to be back in rotation.
+struct Serving {
+    up: AtomicBool,
+    endpoints: String,
+}
+
+impl Serving {
+    fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Records a health answer; says whether it changed anything.
+    fn set(&self, up: bool) -> bool {
+        let changed = self.up.swap(up, Ordering::Relaxed) != up;
+        if changed {
+            let gauge = metrics::gauge!(SERVING_REPLICAS, "endpoints" => self.endpoints.clone());
+            if up {
+                gauge.increment(1.0);
+            } else {
+                gauge.decrement(1.0);
+            }
+        }
+        changed
+    }
+}
+
+/// The gauge of SERVING replicas per configured endpoint list.
+pub const SERVING_REPLICAS: &str = "grpc_client_serving_replicas";
 
 impl BalancedChannel {
     /// A channel over the comma-separated `endpoints` (`http://host:port`). Must be called within
@@ -152,15 +185,12 @@ impl Shared {
     /// The next replica's channel: round robin over the SERVING ones, or over all when none is.
     fn pick(&self) -> Option<Channel> {
         let members = self.members.read().expect("not poisoned");
-        let serving = members
-            .iter()
-            .filter(|m| m.serving.load(Ordering::Relaxed))
-            .count();
+        let serving = members.iter().filter(|m| m.serving.is_up()).count();
         let turn = self.next.fetch_add(1, Ordering::Relaxed);
         let chosen = if serving > 0 {
             members
                 .iter()
-                .filter(|m| m.serving.load(Ordering::Relaxed))
+                .filter(|m| m.serving.is_up())
                 .nth(turn % serving)
         } else if members.is_empty() {
             None
@@ -215,7 +245,10 @@ impl Shared {
             .keep_alive_timeout(Duration::from_secs(5))
             .keep_alive_while_idle(true)
             .connect_lazy();
-        let serving = Arc::new(AtomicBool::new(false));
+        let serving = Arc::new(Serving {
+            up: AtomicBool::new(false),
+            endpoints: self.describe(),
+        });
         let watcher = tokio::spawn(watch_health(health, addr, serving.clone())).abort_handle();
         Member {
             target,
@@ -268,7 +301,7 @@ async fn resolve_forever(shared: Weak<Shared>) {
 }
 
 /// Follows one replica's health: SERVING while its watch stream says so, not serving otherwise.
-async fn watch_health(channel: Channel, addr: SocketAddr, serving: Arc<AtomicBool>) {
+async fn watch_health(channel: Channel, addr: SocketAddr, serving: Arc<Serving>) {
     const RETRY_MIN: Duration = Duration::from_millis(100);
     const RETRY_MAX: Duration = Duration::from_secs(2);
     let mut retry = RETRY_MIN;
@@ -281,7 +314,7 @@ async fn watch_health(channel: Channel, addr: SocketAddr, serving: Arc<AtomicBoo
             let mut stream = response.into_inner();
             while let Ok(Some(update)) = stream.message().await {
                 let up = update.status == ServingStatus::Serving as i32;
-                if serving.swap(up, Ordering::Relaxed) != up {
+                if serving.set(up) {
                     tracing::debug!(%addr, serving = up, "replica health changed");
                 }
                 if up {
@@ -293,7 +326,7 @@ async fn watch_health(channel: Channel, addr: SocketAddr, serving: Arc<AtomicBoo
                 }
             }
         }
-        serving.store(false, Ordering::Relaxed);
+        serving.set(false);
         tokio::time::sleep(retry).await;
         retry = (retry * 2).min(RETRY_MAX);
     }

@@ -96,6 +96,21 @@ pub fn metric(name: &str) -> f64 {
         .sum()
 }
 
+/// Like [`metric`], over the series whose labels contain `needle` (`endpoints="http://…"`).
+pub fn metric_labelled(name: &str, needle: &str) -> f64 {
+    crm_lifecycle::metrics_handle()
+        .render()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split([' ', '{']).next() == Some(name))
+        .filter(|l| {
+            l.rsplit_once(' ')
+                .is_some_and(|(series, _)| series.contains(needle))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
@@ -424,10 +439,13 @@ where
 
 /// A TCP proxy on a free loopback port in front of `target`, that tests switch off and on to
 /// play a dependency being unreachable (not started yet, or lost for a while). While down it
-/// refuses new connections (accepted, then closed at once) and cuts the open ones.
+/// refuses new connections (accepted, then closed at once) and cuts the open ones. It counts the
+/// connections tried ([`TcpProxy::attempts`]), so a test can wait until a client has really
+/// retried instead of guessing how long that takes.
 pub struct TcpProxy {
     pub port: u16,
     up: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    attempts: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl TcpProxy {
@@ -437,12 +455,15 @@ impl TcpProxy {
             .expect("bind the proxy");
         let port = listener.local_addr().unwrap().port();
         let state = std::sync::Arc::new(tokio::sync::watch::channel(up).0);
+        let attempts = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let shared = state.clone();
+        let tried = attempts.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((mut inbound, _)) = listener.accept().await else {
                     continue;
                 };
+                tried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if !*shared.borrow() {
                     drop(inbound);
                     continue;
@@ -460,11 +481,32 @@ impl TcpProxy {
                 });
             }
         });
-        TcpProxy { port, up: state }
+        TcpProxy {
+            port,
+            up: state,
+            attempts,
+        }
     }
 
     pub fn set_up(&self, up: bool) {
         self.up.send_replace(up);
+    }
+
+    /// Connections tried through the proxy so far, refused ones included.
+    pub fn attempts(&self) -> u64 {
+        self.attempts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits until `more` further connections have been tried from now (the client behind it
+    /// has retried that often); panics after `timeout`.
+    pub async fn wait_for_attempts(&self, more: u64, timeout: Duration) {
+        let target = self.attempts() + more;
+        eventually(
+            &format!("{more} more connection attempts through the proxy"),
+            timeout,
+            || async move { self.attempts() >= target },
+        )
+        .await;
     }
 
     /// `url` (`scheme://user@host:port/…`) with host and port replaced by this proxy's.

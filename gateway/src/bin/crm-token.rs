@@ -5,13 +5,13 @@
 //! ```
 //!
 //! `sub` is the user if it is a UUID, else a name-based UUID of it, so the same `--user` always
-//! gives the same subject (see `crm_gateway::token`).
+//! gives the same subject (see `crm_gateway::security::token`).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use crm_gateway::token::{TokenRequest, mint};
+use crm_gateway::security::token::{TokenRequest, mint};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -5,7 +5,7 @@
 //! two gateway replicas within about a second.
 //!
 //! The expectations are written down from the demo organisation's definition (see
-//! `crm_permission::authz::seed`), not computed by the code under test.
+//! `crm_permission::seed`), not computed by the code under test.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
+use crm_gateway::security::token::{TokenRequest, mint};
 use crm_gateway::settings::{
     AuthSettings, AuthzSettings, HttpSettings, IdempotencySettings, PrincipalsSettings,
-    RateLimitSettings, ServicesSettings, Settings,
+    RateLimitSettings, Settings, UpstreamSettings,
 };
-use crm_gateway::token::{TokenRequest, mint};
 use crm_lifecycle::CancellationToken;
 use reqwest::{Method, RequestBuilder, Response, header};
 use serde_json::{Value, json};
@@ -213,11 +213,13 @@ pub async fn spawn_with(options: Options) -> TestApp {
         server: crm_testkit::server_settings(),
         identity: crm_testkit::identity::gateway_identity(),
         redis,
-        services: ServicesSettings {
-            customer: format!("http://127.0.0.1:{grpc_port}"),
-            permission: permission_grpc.clone(),
-            resolve_interval_secs: 5,
-        },
+        services: [
+            ("customer", format!("http://127.0.0.1:{grpc_port}")),
+            ("permission", permission_grpc.clone()),
+        ]
+        .map(|(name, endpoints)| (name.to_string(), endpoints))
+        .into(),
+        upstream: UpstreamSettings::default(),
         auth: AuthSettings {
             issuer: if jwks { "crm".into() } else { ISSUER.into() },
             audience: AUDIENCE.into(),
@@ -526,7 +528,7 @@ pub fn token_for(user: &str) -> String {
 pub fn expired_token() -> String {
     let now = jsonwebtoken::get_current_timestamp();
     let claims = json!({
-        "sub": crm_gateway::token::user_id_for(USER).to_string(),
+        "sub": crm_gateway::security::token::user_id_for(USER).to_string(),
         "iss": ISSUER, "aud": AUDIENCE,
         "iat": now - 7200, "nbf": now - 7200, "exp": now - 3600,
     });
@@ -535,7 +537,7 @@ pub fn expired_token() -> String {
 
 /// A well-formed token for [`USER`] signed by a key the gateway does not trust.
 pub fn forged_token() -> String {
-    let claims = crm_gateway::token::TokenRequest {
+    let claims = crm_gateway::security::token::TokenRequest {
         user: USER,
         issuer: ISSUER,
         audience: AUDIENCE,

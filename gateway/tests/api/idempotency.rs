@@ -128,7 +128,7 @@ async fn a_key_still_in_progress_is_a_409_with_retry_after() {
     let app = spawn_app().await;
     let body = json!({"name": "Acme"});
     // Another replica is running this very request: its marker is in Redis.
-    let fingerprint = crm_gateway::idempotency::fingerprint(
+    let fingerprint = crm_gateway::security::idempotency::fingerprint(
         &http::Method::POST,
         Kind::Accounts.path(),
         &serde_json::to_vec(&body).unwrap(),

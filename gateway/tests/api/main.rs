@@ -4,6 +4,7 @@
 
 mod accounts;
 mod admin;
+mod administration;
 mod api_clients;
 mod audit;
 mod audit_fields;

@@ -387,7 +387,7 @@ async fn the_callers_time_zone_reaches_the_owning_service_and_follows_changes() 
     // and events as the test's own gateway).
     let mut settings = app.settings.clone();
     settings.server.http_port = 0;
-    settings.services.customer = customer;
+    settings.services.insert("customer".into(), customer);
     let gateway = crm_gateway::Application::build(settings)
         .await
         .expect("build the gateway");

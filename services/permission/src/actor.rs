@@ -1,6 +1,6 @@
 //! Who is acting, for the events of administration calls made through the gateway: the caller's
 //! access context (`crm-access-bin`) names them. Held in a task-local for the duration of one
-//! call, so every event the call writes (through `service::enqueue` or `OrgTx::event`) says who
+//! call, so every event the call writes (through `events::enqueue` or `OrgTx::event`) says who
 //! did it — the audit trail's "who" for permission changes.
 //!
 //! A call that acts for a user is also checked: the user must hold the organisation grant for

@@ -42,6 +42,12 @@ impl Error {
     pub fn unauthenticated(message: &str) -> Self {
         ApiError::new(Code::Unauthenticated, message).into()
     }
+
+    /// Is a unique-violation on `constraint`?
+    pub fn is_unique_violation(&self, constraint: &str) -> bool {
+        matches!(self, Error::Db(sqlx::Error::Database(e))
+            if e.code().as_deref() == Some("23505") && e.constraint() == Some(constraint))
+    }
 }
 
 impl From<Error> for ApiError {

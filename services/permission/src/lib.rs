@@ -1,24 +1,39 @@
-//! The permission service: authentication — local users, sign-in with username and password,
-//! access and refresh tokens, and the keys that sign them — and authorisation — departments,
-//! managers, roles with grants, data scopes and field rules, and the decisions made from them
-//! ([`authz`], which documents the model).
+//! The permission service: authentication — local users, sign-in with username and password or
+//! single sign-on, API clients, access and refresh tokens, and the keys that sign them — and
+//! authorisation — departments, managers, roles with grants, data scopes and field rules,
+//! sharing, and the decisions made from them ([`org`] documents the model, [`access`] the
+//! decisions) — and the audit trail.
 //!
-//! Serves `crm.permission.v1.AuthService`, `UserService`, `OrgService` and `AccessService` over
-//! gRPC and the JWKS at `GET /.well-known/jwks.json` on its HTTP port, owns its Postgres
-//! database, and publishes `permission.*` events through the transactional outbox.
+//! Serves `crm.permission.v1.AuthService`, `UserService`, `ApiClientService`, `OrgService`,
+//! `SharingService`, `AccessService` and `AuditService` over gRPC and the JWKS at
+//! `GET /.well-known/jwks.json` on its HTTP port, owns its Postgres database, publishes
+//! `permission.*` events through the transactional outbox, and consumes the services' events
+//! into the audit trail.
 //!
-//! Layout:
-//! - [`settings`]: typed configuration (`config/base.yaml` + environment);
-//! - [`domain`]: users and input validation (no gRPC, no SQL);
-//! - [`authz`]: the organisation and decisions (its own model, store, service, gRPC edge, seed);
-//! - [`password`]: argon2id hashing and constant-work verification;
-//! - [`throttle`]: the sign-in lockout rules, as pure functions;
-//! - [`keys`]: signing keys — generation, encryption at rest, rotation, JWKS;
-//! - [`tokens`]: access-token claims, refresh-token generation and hashing;
-//! - [`store`]: the SQL;
-//! - [`service`]: use cases — transactions, outbox events, session revocation;
-//! - [`grpc`] and [`http`]: the wire edges;
-//! - [`Application`]: start-up and shutdown (`build` → `grpc_port` → `run_until_stopped`).
+//! # Layout
+//!
+//! One module per aggregate, each laid out the same way (`docs/adding-a-service.md`):
+//! `mod.rs` (what lives there), `domain.rs` (types and rules, no I/O), `store.rs` (all its SQL),
+//! `service.rs` (use cases: transactions, outbox events) and `grpc.rs` (the edge: wire ↔ domain,
+//! errors → `Status`).
+//!
+//! - [`auth`]: sign-in, refresh tokens and sessions, logout, client credentials — with the
+//!   lockout rules ([`auth::throttle`]) and token formats ([`auth::tokens`]) it alone uses;
+//! - [`keys`]: signing keys — encryption at rest, rotation, the JWKS (an HTTP edge, no gRPC);
+//! - [`users`]: accounts, profiles, the organisation's settings;
+//! - [`clients`]: API clients and their service users;
+//! - [`oidc`]: single sign-on (its RPCs are `AuthService`'s, served by [`auth::grpc`]);
+//! - [`org`]: departments, roles, grants, field rules, users' places; the permission version;
+//! - [`sharing`]: record shares and sharing rules;
+//! - [`access`]: the decision engine — snapshots, compiled scopes, explanations;
+//! - [`audit`]: the audit trail, its consumer and its reading.
+//!
+//! Shared by all of them, and no aggregate's own: [`settings`] (typed configuration), [`error`],
+//! [`password`] (argon2id hashing, used by [`users`] and [`auth`] alike), [`validation`]
+//! (`Violations`), [`events`] (the outbox and the write clock), [`actor`] (who acts, checked at
+//! the edges) and [`wire`] (the edges' helpers). [`seed`] is start-up work over [`org`] (the
+//! demo organisation, bootstrap users' roles). [`Application`] is start-up and shutdown
+//! (`build` → `grpc_port` → `run_until_stopped`).
 //!
 //! # Security decisions
 //!
@@ -34,7 +49,7 @@
 //! unknown usernames behave identically, down to the RESOURCE_EXHAUSTED answer and its
 //! `RetryInfo`. While a username is locked its password is not even checked, so a locked
 //! account cannot be brute-forced; attempts are counted before their check under a row lock, so
-//! parallel guesses cannot outrun the limit ([`throttle`]). The lock lasts `base_lock_secs`,
+//! parallel guesses cannot outrun the limit ([`auth::throttle`]). The lock lasts `base_lock_secs`,
 //! doubling with each further lock up to `max_lock_secs`; a success resets everything. (The
 //! trade-off: anyone can lock a known username for a while. Per-IP limits belong in the gateway.)
 //!
@@ -58,22 +73,23 @@
 //! Nothing secret is logged: passwords, tokens and keys are `SecretString`s or never leave
 //! their functions, and settings' `Debug` redacts them.
 
+pub mod access;
 pub mod actor;
 pub mod audit;
-pub mod authz;
+pub mod auth;
 pub mod clients;
-pub mod domain;
 pub mod error;
-pub mod grpc;
-pub mod http;
+pub mod events;
 pub mod keys;
 pub mod oidc;
+pub mod org;
 pub mod password;
-pub mod service;
+pub mod seed;
 pub mod settings;
-pub mod store;
-pub mod throttle;
-pub mod tokens;
+pub mod sharing;
+pub mod users;
+pub mod validation;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -157,10 +173,10 @@ pub struct Application {
     host: Host,
     settings: Settings,
     outbox: Outbox,
-    auth: service::Auth,
-    users: service::Users,
-    org: authz::service::Org,
-    access: authz::service::Access,
+    auth: auth::Auth,
+    users: users::Users,
+    org: org::Org,
+    access: access::Access,
     passwords: Arc<password::Passwords>,
 }
 
@@ -185,22 +201,22 @@ impl Application {
         let keys = keys::KeyRing::new(
             pool.clone(),
             kek,
-            throttle::secs(settings.auth.key_rotation_secs.max(1)),
-            throttle::secs(settings.auth.access_ttl_secs.max(1)),
-            throttle::secs(settings.auth.clock_skew_secs),
+            settings::secs(settings.auth.key_rotation_secs.max(1)),
+            settings::secs(settings.auth.access_ttl_secs.max(1)),
+            settings::secs(settings.auth.clock_skew_secs),
         );
-        host.merge_http(http::router(keys.clone()));
-        let auth = service::Auth::new(
+        host.merge_http(keys::http::router(keys.clone()));
+        let auth = auth::Auth::new(
             pool.clone(),
             outbox.clone(),
             keys,
             passwords.clone(),
             &settings.auth,
         );
-        let users = service::Users::new(pool.clone(), outbox.clone(), passwords.clone())
+        let users = users::Users::new(pool.clone(), outbox.clone(), passwords.clone())
             .with_org_defaults(settings.org.clone());
-        let org = authz::service::Org::new(pool.clone(), outbox.clone());
-        let access = authz::service::Access::new(pool);
+        let org = org::Org::new(pool.clone(), outbox.clone());
+        let access = access::Access::new(pool);
         Ok(Self {
             host,
             settings,
@@ -251,7 +267,7 @@ impl Application {
             org.clone(),
             settings.bootstrap.clone(),
         ));
-        let routes = tonic::service::Routes::new(AuthServiceServer::new(grpc::AuthApi::new(
+        let routes = tonic::service::Routes::new(AuthServiceServer::new(auth::grpc::AuthApi::new(
             auth.clone(),
             oidc::Oidc::new(
                 auth.clone(),
@@ -260,23 +276,27 @@ impl Application {
                 &settings.oidc.providers,
             ),
         )))
-        .add_service(UserServiceServer::new(grpc::UserApi::new(users.clone())))
-        .add_service(ApiClientServiceServer::new(grpc::ApiClientApi::new(
-            clients::ApiClients::new(users.clone()),
+        .add_service(UserServiceServer::new(users::grpc::UserApi::new(
+            users.clone(),
         )))
-        .add_service(OrgServiceServer::new(authz::grpc::OrgApi::new(org.clone())))
-        .add_service(SharingServiceServer::new(authz::sharing::SharingApi::new(
-            org.clone(),
+        .add_service(ApiClientServiceServer::new(
+            clients::grpc::ApiClientApi::new(clients::ApiClients::new(users.clone())),
+        ))
+        .add_service(OrgServiceServer::new(org::grpc::OrgApi::new(org.clone())))
+        .add_service(SharingServiceServer::new(sharing::grpc::SharingApi::new(
+            sharing::Sharing::new(org.clone()),
         )))
-        .add_service(AccessServiceServer::new(authz::grpc::AccessApi::new(
+        .add_service(AccessServiceServer::new(access::grpc::AccessApi::new(
             access,
         )))
-        .add_service(AuditServiceServer::new(audit::AuditApi::new(pool.clone())));
+        .add_service(AuditServiceServer::new(audit::grpc::AuditApi::new(
+            audit::Audit::new(pool.clone()),
+        )));
         let interval = maintenance_interval(settings.auth.key_rotation_secs);
         let start_tasks = move |tasks_stop: CancellationToken| -> Vec<Task> {
             let mut tasks: Vec<Task> =
                 vec![Box::pin(maintenance(auth, interval, tasks_stop.clone()))];
-            tasks.push(Box::pin(follow_audit_sources(
+            tasks.push(Box::pin(audit::service::follow_sources(
                 pool.clone(),
                 settings.kafka.clone(),
                 settings.audit.clone(),
@@ -303,45 +323,6 @@ impl Application {
     }
 }
 
-/// Makes the audit trail from the event topics until `stop` (see `audit`). The replicas share
-/// the partitions through leases in this service's database, and commit each partition's offset
-/// with the audit entries (`crm_events::consumer`, ADR 0013), so a replica killed and restarted,
-/// alone or not, resumes from its last entry within one `kafka.session_timeout_ms`. The topics
-/// are made first (a topic that does not exist has no partitions to read yet); a broker that is
-/// not there yet is retried.
-async fn follow_audit_sources(
-    pool: sqlx::PgPool,
-    kafka: crm_settings::KafkaSettings,
-    audit: settings::AuditSettings,
-    own_topic: String,
-    stop: CancellationToken,
-) {
-    let mut topics = audit.topics.clone();
-    if !topics.contains(&own_topic) {
-        topics.push(own_topic);
-    }
-    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-    let mut delay = Duration::from_millis(200);
-    while let Err(err) = crm_events::kafka::ensure_topics(&kafka, &names).await {
-        tracing::warn!(error = %err, "audit: cannot make sure the source topics exist yet");
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(10));
-    }
-    match crm_events::consumer::IdempotentConsumer::new(
-        &audit.consumer_group,
-        &kafka,
-        &names,
-        pool,
-        audit::AuditHandler,
-    ) {
-        Ok(consumer) => consumer.run(stop).await,
-        Err(err) => tracing::error!(error = %err, "audit consumer could not start"),
-    }
-}
-
 /// How often maintenance runs: often enough to rotate close to on time with short rotations
 /// (tests), at most once a minute. Signing rotates lazily anyway when its key is too old.
 fn maintenance_interval(key_rotation_secs: u64) -> Duration {
@@ -351,9 +332,9 @@ fn maintenance_interval(key_rotation_secs: u64) -> Duration {
 /// Start-up work, retried until it is done: a signing key, the demo organisation and the
 /// bootstrap users (see `settings::BootstrapSettings`).
 async fn warm_up(
-    auth: service::Auth,
-    users: service::Users,
-    org: authz::service::Org,
+    auth: auth::Auth,
+    users: users::Users,
+    org: org::Org,
     bootstrap: settings::BootstrapSettings,
 ) {
     let mut delay = Duration::from_millis(200);
@@ -364,7 +345,7 @@ async fn warm_up(
                 .await
                 .map_err(|e| format!("signing keys: {e}"))?;
             if bootstrap.demo_org {
-                authz::seed::seed_demo_org(&org)
+                seed::seed_demo_org(&org)
                     .await
                     .map_err(|e| format!("demo organisation: {e}"))?;
             }
@@ -373,12 +354,12 @@ async fn warm_up(
                     .ensure_bootstrap(&bootstrap.users)
                     .await
                     .map_err(|e| format!("bootstrap users: {e}"))?;
-                authz::seed::ensure_bootstrap_org(&org, &bootstrap.users)
+                seed::ensure_bootstrap_org(&org, &bootstrap.users)
                     .await
                     .map_err(|e| format!("bootstrap users' roles: {e}"))?;
             }
             if !bootstrap.api_clients.is_empty() {
-                clients::ensure_bootstrap(&users, &org, &bootstrap.api_clients)
+                clients::service::ensure_bootstrap(&users, &org, &bootstrap.api_clients)
                     .await
                     .map_err(|e| format!("bootstrap API clients: {e}"))?;
             }
@@ -396,7 +377,7 @@ async fn warm_up(
 }
 
 /// The background task: rotates and retires signing keys and purges stale rows periodically.
-async fn maintenance(auth: service::Auth, interval: Duration, stop: CancellationToken) {
+async fn maintenance(auth: auth::Auth, interval: Duration, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,

@@ -228,6 +228,12 @@ fn empty_secret() -> SecretString {
     SecretString::from("")
 }
 
+/// Settings are seconds; anything beyond a century is a century (keeps date arithmetic finite).
+pub(crate) fn secs(s: u64) -> chrono::Duration {
+    const CENTURY: u64 = 100 * 366 * 24 * 3600;
+    chrono::Duration::seconds(s.min(CENTURY) as i64)
+}
+
 /// Throttling of failed sign-ins, per normalised username string.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LockoutSettings {
@@ -315,7 +321,7 @@ pub struct BootstrapSettings {
     pub users: Vec<BootstrapUser>,
     /// Creates the demo organisation at start when missing: departments Headquarters → Sales →
     /// {East Sales, North Sales} and Headquarters → Service, and the roles `admin`,
-    /// `sales_manager`, `sales_rep`, `service_agent` and `auditor` ([`crate::authz::seed`]).
+    /// `sales_manager`, `sales_rep`, `service_agent` and `auditor` ([`crate::seed`]).
     /// Development and demos only.
     #[serde(default)]
     pub demo_org: bool,

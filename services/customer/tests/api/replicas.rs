@@ -92,9 +92,10 @@ async fn spawn_gateway(
         server: crm_testkit::server_settings(),
         identity: crm_testkit::identity::gateway_identity(),
         redis: crm_testkit::redis_settings(),
-        services: ServicesSettings {
-            customer: customers.to_string(),
-            permission: grpc,
+        services: [("customer", customers.to_string()), ("permission", grpc)]
+            .map(|(name, endpoints)| (name.to_string(), endpoints))
+            .into(),
+        upstream: UpstreamSettings {
             resolve_interval_secs: 1,
         },
         auth: AuthSettings {
@@ -151,6 +152,8 @@ async fn restarting_each_replica_under_load_fails_no_request() {
     }
     let permission = spawn_permission(&stop).await;
     let endpoints = format!("{},{}", replicas[0].endpoint(), replicas[1].endpoint());
+    // The balancer's gauge for these endpoints is labelled with them.
+    let replicas_label = replicas[0].endpoint().to_string();
     let base = spawn_gateway(&stop, &endpoints, permission).await;
 
     let http = reqwest::Client::new();
@@ -249,8 +252,16 @@ async fn restarting_each_replica_under_load_fails_no_request() {
         )
         .await;
         replica.start().await;
-        // Back in rotation (its health is watched) before the next one goes.
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Back in rotation (the gateway's balancer sees it SERVING) before the next one goes.
+        crm_testkit::eventually(
+            &format!("replica {i} back in the gateway's rotation"),
+            Duration::from_secs(30),
+            || async {
+                crm_testkit::metric_labelled(crm_grpc::balance::SERVING_REPLICAS, &replicas_label)
+                    >= 2.0
+            },
+        )
+        .await;
     }
     done.store(true, Ordering::Relaxed);
     for worker in workers {

@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use crm_events::outbox::Outbox;
-use crm_permission::authz::seed::{Seeded, ensure_bootstrap_org, seed_demo_org};
-use crm_permission::authz::service::Org;
+use crm_permission::org::Org;
+use crm_permission::seed::{Seeded, ensure_bootstrap_org, seed_demo_org};
 use crm_permission::settings::BootstrapUser;
 use crm_proto::permission as pb;
 use pb::{Action, DecisionReason, FieldVisibility, MaskKind, Resource};

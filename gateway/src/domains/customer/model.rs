@@ -1,0 +1,445 @@
+//! The JSON shapes of the public API (requests, responses, query strings).
+//!
+//! These are the gateway's own types: the generated protobuf types never appear in the API, so a
+//! wire change between services cannot silently change what clients see. [`super::convert`] maps
+//! between the two.
+//!
+//! Parsing is strict (`deny_unknown_fields`) so a typo such as `"emial"` is an error rather than
+//! a silently ignored field. The gateway checks the *shape* (types, known fields, UUID syntax);
+//! the customer service checks the *meaning* (required fields, lengths, email syntax) and answers
+//! with field violations that the gateway passes on.
+//!
+//! PATCH bodies follow JSON merge-patch conventions: an absent field is left unchanged, `null`
+//! clears an optional field, and `null` on a field that cannot be cleared is a type error.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::platform::fields::{bool_from_str, nullable, number_from_str, present};
+use utoipa::{IntoParams, ToSchema};
+
+pub use crate::platform::export::ExportFormat;
+use crate::platform::records::{Exported, Paged, Versioned};
+use uuid::Uuid;
+
+/// Where a customer is in its relationship with us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LifecycleStatus {
+    Prospect,
+    Active,
+    Inactive,
+    Churned,
+}
+
+/// A sales grade, A (best) to D.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum Grade {
+    A,
+    B,
+    C,
+    D,
+}
+
+/// A company we sell to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Account {
+    pub id: Uuid,
+    #[schema(example = "Acme Corp")]
+    pub name: String,
+    #[schema(example = "https://acme.example")]
+    pub website: Option<String>,
+    pub industry: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    /// The user who owns the account (defaults to its creator).
+    pub owner_id: Option<Uuid>,
+    /// The department it belongs to (defaults to its creator's primary department);
+    /// department data scopes go by it.
+    pub department_id: Option<Uuid>,
+    pub tags: Vec<String>,
+    pub lifecycle_status: LifecycleStatus,
+    pub grade: Option<Grade>,
+    /// Bumped by every write; sent as the `ETag` and expected back in `If-Match`.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The body of `POST /api/v1/accounts`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    /// Required (checked by the customer service).
+    #[serde(default)]
+    #[schema(required = true, example = "Acme Corp")]
+    pub name: String,
+    #[serde(default)]
+    pub website: Option<String>,
+    #[serde(default)]
+    pub industry: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Defaults to the caller.
+    #[serde(default)]
+    pub owner_id: Option<Uuid>,
+    /// Defaults to the caller's primary department.
+    #[serde(default)]
+    pub department_id: Option<Uuid>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Defaults to `prospect`.
+    #[serde(default)]
+    pub lifecycle_status: Option<LifecycleStatus>,
+    #[serde(default)]
+    pub grade: Option<Grade>,
+}
+
+/// The body of `PATCH /api/v1/accounts/{id}`: absent fields stay, `null` clears.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPatch {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub website: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub industry: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Uuid)]
+    pub owner_id: Option<Uuid>,
+    /// Moving a record to another owner or department needs the `assign` permission.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Uuid>)]
+    pub department_id: Option<Option<Uuid>>,
+    /// Replaces the whole list.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Vec<String>)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = LifecycleStatus)]
+    pub lifecycle_status: Option<LifecycleStatus>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Grade>)]
+    pub grade: Option<Option<Grade>>,
+}
+
+/// A person, usually at an account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Contact {
+    pub id: Uuid,
+    pub account_id: Option<Uuid>,
+    #[schema(example = "Ada")]
+    pub first_name: String,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub title: Option<String>,
+    pub owner_id: Option<Uuid>,
+    pub department_id: Option<Uuid>,
+    pub tags: Vec<String>,
+    pub lifecycle_status: LifecycleStatus,
+    pub grade: Option<Grade>,
+    /// Bumped by every write; sent as the `ETag` and expected back in `If-Match`.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The body of `POST /api/v1/contacts`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewContact {
+    /// Required (checked by the customer service).
+    #[serde(default)]
+    #[schema(required = true, value_type = Uuid)]
+    pub account_id: Option<Uuid>,
+    /// Required (checked by the customer service).
+    #[serde(default)]
+    #[schema(required = true, example = "Ada")]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Defaults to the caller.
+    #[serde(default)]
+    pub owner_id: Option<Uuid>,
+    /// Defaults to the caller's primary department.
+    #[serde(default)]
+    pub department_id: Option<Uuid>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Defaults to `prospect`.
+    #[serde(default)]
+    pub lifecycle_status: Option<LifecycleStatus>,
+    #[serde(default)]
+    pub grade: Option<Grade>,
+}
+
+/// The body of `PATCH /api/v1/contacts/{id}`: absent fields stay, `null` clears.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactPatch {
+    /// Moves the contact to another account.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Uuid)]
+    pub account_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
+    pub first_name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Uuid)]
+    pub owner_id: Option<Uuid>,
+    /// Moving a record to another owner or department needs the `assign` permission.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Uuid>)]
+    pub department_id: Option<Option<Uuid>>,
+    /// Replaces the whole list.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Vec<String>)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = LifecycleStatus)]
+    pub lifecycle_status: Option<LifecycleStatus>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Grade>)]
+    pub grade: Option<Option<Grade>>,
+}
+
+/// What lists are ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SortField {
+    CreatedAt,
+    UpdatedAt,
+    Name,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    Asc,
+    Desc,
+}
+
+/// Query string of `GET /api/v1/accounts`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListAccountsParams {
+    /// Records per page, 1 to 200 (default 50).
+    #[serde(default, deserialize_with = "number_from_str")]
+    #[param(minimum = 1, maximum = 200, value_type = Option<u32>)]
+    pub page_size: Option<u32>,
+    /// `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+    /// Only records owned by this user.
+    pub owner_id: Option<Uuid>,
+    /// Only records carrying this tag.
+    pub tag: Option<String>,
+    /// Only records in this lifecycle status.
+    #[param(inline)]
+    pub status: Option<LifecycleStatus>,
+    /// Case-insensitive substring of name, email or phone.
+    pub q: Option<String>,
+    /// Default `created_at`.
+    #[param(inline)]
+    pub sort: Option<SortField>,
+    /// Default `asc`.
+    #[param(inline)]
+    pub order: Option<SortOrder>,
+    /// Also count every matching record you may see (`total_size`).
+    #[serde(default, deserialize_with = "bool_from_str")]
+    #[param(value_type = Option<bool>)]
+    pub include_total: Option<bool>,
+}
+
+/// Query string of `GET /api/v1/contacts`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListContactsParams {
+    /// Records per page, 1 to 200 (default 50).
+    #[serde(default, deserialize_with = "number_from_str")]
+    #[param(minimum = 1, maximum = 200, value_type = Option<u32>)]
+    pub page_size: Option<u32>,
+    /// `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+    /// Only contacts of this account.
+    pub account_id: Option<Uuid>,
+    /// Only records owned by this user.
+    pub owner_id: Option<Uuid>,
+    /// Only records carrying this tag.
+    pub tag: Option<String>,
+    /// Only records in this lifecycle status.
+    #[param(inline)]
+    pub status: Option<LifecycleStatus>,
+    /// Case-insensitive substring of first/last name, email or phone.
+    pub q: Option<String>,
+    /// Default `created_at`.
+    #[param(inline)]
+    pub sort: Option<SortField>,
+    /// Default `asc`.
+    #[param(inline)]
+    pub order: Option<SortOrder>,
+    /// Also count every matching record you may see (`total_size`).
+    #[serde(default, deserialize_with = "bool_from_str")]
+    #[param(value_type = Option<bool>)]
+    pub include_total: Option<bool>,
+}
+
+/// One page of accounts.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AccountList {
+    pub items: Vec<Account>,
+    /// Pass as `page_token` to get the next page; `null` on the last page.
+    pub next_page_token: Option<String>,
+    /// With `include_total=true`: every matching record you may see, across all pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_size: Option<i64>,
+}
+
+/// One page of contacts.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ContactList {
+    pub items: Vec<Contact>,
+    /// Pass as `page_token` to get the next page; `null` on the last page.
+    pub next_page_token: Option<String>,
+    /// With `include_total=true`: every matching record you may see, across all pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_size: Option<i64>,
+}
+
+/// Query string of `GET /api/v1/accounts/export`: the filters and sort of a list, no paging.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportAccountsParams {
+    /// Default `ndjson`.
+    #[param(inline)]
+    pub format: Option<ExportFormat>,
+    pub owner_id: Option<Uuid>,
+    pub tag: Option<String>,
+    #[param(inline)]
+    pub status: Option<LifecycleStatus>,
+    pub q: Option<String>,
+    #[param(inline)]
+    pub sort: Option<SortField>,
+    #[param(inline)]
+    pub order: Option<SortOrder>,
+}
+
+/// Query string of `GET /api/v1/contacts/export`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportContactsParams {
+    /// Default `ndjson`.
+    #[param(inline)]
+    pub format: Option<ExportFormat>,
+    pub account_id: Option<Uuid>,
+    pub owner_id: Option<Uuid>,
+    pub tag: Option<String>,
+    #[param(inline)]
+    pub status: Option<LifecycleStatus>,
+    pub q: Option<String>,
+    #[param(inline)]
+    pub sort: Option<SortField>,
+    #[param(inline)]
+    pub order: Option<SortOrder>,
+}
+
+macro_rules! record_traits {
+    ($record:ty, $list:ty, $export:ty) => {
+        impl Versioned for $record {
+            fn id(&self) -> Uuid {
+                self.id
+            }
+            fn version(&self) -> i64 {
+                self.version
+            }
+        }
+
+        impl Paged for $list {
+            fn page_size(&self) -> Option<u32> {
+                self.page_size
+            }
+        }
+
+        impl Exported for $export {
+            fn format(&self) -> ExportFormat {
+                self.format.unwrap_or_default()
+            }
+        }
+    };
+}
+
+record_traits!(Account, ListAccountsParams, ExportAccountsParams);
+record_traits!(Contact, ListContactsParams, ExportContactsParams);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn patch_tells_absent_from_null() {
+        let patch: AccountPatch =
+            serde_json::from_value(json!({"website": null, "grade": "B"})).unwrap();
+        assert_eq!(patch.website, Some(None));
+        assert_eq!(patch.industry, None);
+        assert_eq!(patch.grade, Some(Some(Grade::B)));
+        assert_eq!(patch.name, None);
+    }
+
+    #[test]
+    fn patch_refuses_null_where_nothing_can_be_cleared() {
+        assert!(serde_json::from_value::<AccountPatch>(json!({"name": null})).is_err());
+        assert!(serde_json::from_value::<AccountPatch>(json!({"tags": null})).is_err());
+        assert!(serde_json::from_value::<ContactPatch>(json!({"first_name": null})).is_err());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(serde_json::from_value::<NewAccount>(json!({"name": "a", "nmae": "b"})).is_err());
+        assert!(serde_json::from_value::<ContactPatch>(json!({"frist_name": "b"})).is_err());
+    }
+
+    #[test]
+    fn enums_use_the_documented_spelling() {
+        assert_eq!(
+            serde_json::to_value(LifecycleStatus::Churned).unwrap(),
+            "churned"
+        );
+        assert_eq!(serde_json::to_value(Grade::A).unwrap(), "A");
+        assert!(serde_json::from_value::<SortField>(json!("updated_at")).is_ok());
+    }
+}
