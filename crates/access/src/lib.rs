@@ -79,17 +79,148 @@ macro_rules! wire_enum {
     };
 }
 
-wire_enum! {
-    /// What records a decision is about.
-    Resource: Resource {
-        Account = "account",
-        Contact = "contact",
-        Lead = "lead",
-        Opportunity = "opportunity",
-        Contract = "contract",
-        Ticket = "ticket",
-        Audit = "audit",
-        Organisation = "organisation",
+/// What records a decision is about: a resource's name in the permission service's registry
+/// (`account`, `contact`, `quote`, …; `[a-z][a-z0-9_]*`, at most 64 bytes).
+///
+/// Resources are data, declared by the services that own them, not a closed enum: a service
+/// names its own with a constant ([`Resource::named`]), and a name read from the wire is
+/// checked and interned ([`Resource::parse`]). Interning keeps the type `Copy` (it travels in
+/// every scope key and route declaration); the interner holds at most [`MAX_RESOURCES`] names,
+/// so input cannot grow it without bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Resource(&'static str);
+
+/// The most resource names one process interns; far above any deployment's resource count.
+pub const MAX_RESOURCES: usize = 1024;
+
+static INTERNED: std::sync::LazyLock<std::sync::RwLock<std::collections::BTreeSet<&'static str>>> =
+    std::sync::LazyLock::new(|| {
+        std::sync::RwLock::new(Resource::WELL_KNOWN.iter().map(|r| r.0).collect())
+    });
+
+impl Resource {
+    pub const ACCOUNT: Resource = Resource("account");
+    pub const CONTACT: Resource = Resource("contact");
+    pub const LEAD: Resource = Resource("lead");
+    pub const OPPORTUNITY: Resource = Resource("opportunity");
+    pub const CONTRACT: Resource = Resource("contract");
+    pub const TICKET: Resource = Resource("ticket");
+    /// The audit trail (`AuditService`): only READ means anything.
+    pub const AUDIT: Resource = Resource("audit");
+    /// The organisation itself: users, roles, departments, shares, API clients.
+    pub const ORGANISATION: Resource = Resource("organisation");
+
+    /// The resources that predate the registry: the values of the wire enum
+    /// `crm.permission.v1.Resource`, and what [`Access::system`] covers.
+    pub const WELL_KNOWN: &'static [Resource] = &[
+        Resource::ACCOUNT,
+        Resource::CONTACT,
+        Resource::LEAD,
+        Resource::OPPORTUNITY,
+        Resource::CONTRACT,
+        Resource::TICKET,
+        Resource::AUDIT,
+        Resource::ORGANISATION,
+    ];
+
+    /// A resource named in code (a service's own): `Resource::named("quote")`. The name must be
+    /// valid ([`Resource::is_valid_name`]); a test of the declaring service checks it.
+    pub const fn named(name: &'static str) -> Self {
+        Resource(name)
+    }
+
+    /// Whether `name` may name a resource: `[a-z][a-z0-9_]*`, 2 to 64 bytes.
+    pub fn is_valid_name(name: &str) -> bool {
+        let bytes = name.as_bytes();
+        (2..=64).contains(&bytes.len())
+            && bytes[0].is_ascii_lowercase()
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+    }
+
+    /// A name read from input or the wire; `None` when it is not a valid name (or the interner
+    /// is full). Whether such a resource exists is the registry's to say.
+    pub fn parse(name: &str) -> Option<Self> {
+        if !Self::is_valid_name(name) {
+            return None;
+        }
+        if let Some(&known) = INTERNED.read().expect("not poisoned").get(name) {
+            return Some(Resource(known));
+        }
+        let mut interned = INTERNED.write().expect("not poisoned");
+        if let Some(&known) = interned.get(name) {
+            return Some(Resource(known));
+        }
+        if interned.len() >= MAX_RESOURCES {
+            return None;
+        }
+        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        interned.insert(leaked);
+        Some(Resource(leaked))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+
+    /// The wire enum's value; UNSPECIFIED for resources newer than it (their name says it).
+    pub fn to_pb(self) -> pb::Resource {
+        match self.0 {
+            "account" => pb::Resource::Account,
+            "contact" => pb::Resource::Contact,
+            "lead" => pb::Resource::Lead,
+            "opportunity" => pb::Resource::Opportunity,
+            "contract" => pb::Resource::Contract,
+            "ticket" => pb::Resource::Ticket,
+            "audit" => pb::Resource::Audit,
+            "organisation" => pb::Resource::Organisation,
+            _ => pb::Resource::Unspecified,
+        }
+    }
+
+    /// From the wire: `name` (`resource_name`) when set, else the enum value `raw`; `None` when
+    /// neither names a resource.
+    pub fn from_wire(name: &str, raw: i32) -> Option<Self> {
+        if !name.is_empty() {
+            return Self::parse(name);
+        }
+        match pb::Resource::try_from(raw).ok()? {
+            pb::Resource::Account => Some(Resource::ACCOUNT),
+            pb::Resource::Contact => Some(Resource::CONTACT),
+            pb::Resource::Lead => Some(Resource::LEAD),
+            pb::Resource::Opportunity => Some(Resource::OPPORTUNITY),
+            pb::Resource::Contract => Some(Resource::CONTRACT),
+            pb::Resource::Ticket => Some(Resource::TICKET),
+            pb::Resource::Audit => Some(Resource::AUDIT),
+            pb::Resource::Organisation => Some(Resource::ORGANISATION),
+            pb::Resource::Unspecified => None,
+        }
+    }
+
+    /// Both wire forms: `(resource as i32, resource_name)`.
+    pub fn to_wire(self) -> (i32, String) {
+        (self.to_pb() as i32, self.0.to_string())
+    }
+}
+
+impl serde::Serialize for Resource {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Resource {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Resource::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("{name:?} is not a resource name")))
+    }
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
     }
 }
 
@@ -465,7 +596,7 @@ impl Access {
     /// the system holds.
     pub fn system(user_id: Uuid) -> Self {
         let mut access = Access::new(user_id);
-        for &resource in Resource::ALL {
+        for &resource in Resource::WELL_KNOWN {
             for &action in Action::ALL {
                 access.insert(resource, action, Scope::everything());
             }
@@ -545,6 +676,7 @@ impl Access {
                 .iter()
                 .map(|((resource, action), scope)| pb::ActionScope {
                     resource: resource.to_pb() as i32,
+                    resource_name: resource.as_str().to_string(),
                     action: action.to_pb() as i32,
                     scope: Some(scope.into()),
                 })
@@ -577,8 +709,8 @@ impl Access {
         access.time_zone = preferences::parse_time_zone(&context.time_zone);
         access.locale = Locale::parse(&context.locale);
         for s in context.scopes {
-            let resource =
-                Resource::from_pb(s.resource).ok_or_else(|| malformed("unknown resource"))?;
+            let resource = Resource::from_wire(&s.resource_name, s.resource)
+                .ok_or_else(|| malformed("unknown resource"))?;
             let action = Action::from_pb(s.action).ok_or_else(|| malformed("unknown action"))?;
             access.insert(resource, action, s.scope.unwrap_or_default().try_into()?);
         }
@@ -690,19 +822,19 @@ mod tests {
                 user_agent: None,
                 api_client_id: Some("erp".into()),
             })
-            .with(Resource::Contact, Action::Read, scope())
-            .with(Resource::Account, Action::Update, Scope::everything());
+            .with(Resource::CONTACT, Action::Read, scope())
+            .with(Resource::ACCOUNT, Action::Update, Scope::everything());
         let mut metadata = MetadataMap::new();
         access.to_metadata(&mut metadata);
         let back = Access::from_metadata(&metadata).unwrap();
         assert_eq!(back, access);
         assert_eq!(
-            back.scope(Resource::Contact, Action::Read).unwrap(),
+            back.scope(Resource::CONTACT, Action::Read).unwrap(),
             &scope()
         );
-        assert!(back.get(Resource::Account, Action::Read).is_none());
+        assert!(back.get(Resource::ACCOUNT, Action::Read).is_none());
         assert_eq!(
-            back.scope(Resource::Contact, Action::Update)
+            back.scope(Resource::CONTACT, Action::Update)
                 .unwrap_err()
                 .code,
             Code::PermissionDenied
@@ -713,7 +845,7 @@ mod tests {
     #[test]
     fn time_zone_and_locale_travel_with_the_context() {
         let access = Access::new(id(1))
-            .with(Resource::Account, Action::Read, Scope::everything())
+            .with(Resource::ACCOUNT, Action::Read, Scope::everything())
             .with_preferences(Preferences {
                 time_zone: Tz::Asia__Shanghai,
                 locale: Locale::ZhCn,
@@ -783,10 +915,10 @@ mod tests {
 
     #[test]
     fn an_empty_scope_is_no_grant() {
-        let access = Access::new(id(1)).with(Resource::Account, Action::Read, Scope::default());
+        let access = Access::new(id(1)).with(Resource::ACCOUNT, Action::Read, Scope::default());
         assert_eq!(
             access
-                .scope(Resource::Account, Action::Read)
+                .scope(Resource::ACCOUNT, Action::Read)
                 .unwrap_err()
                 .message,
             "you may not read account records"

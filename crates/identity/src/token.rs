@@ -402,7 +402,7 @@ mod tests {
 
     fn access_header(user: u128) -> Vec<u8> {
         let access = Access::new(uuid::Uuid::from_u128(user)).with(
-            Resource::Account,
+            Resource::ACCOUNT,
             Action::Read,
             Scope::everything(),
         );

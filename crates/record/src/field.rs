@@ -27,6 +27,37 @@ pub enum FieldKind {
 }
 
 impl FieldKind {
+    pub const ALL: &'static [FieldKind] = &[
+        FieldKind::Text,
+        FieldKind::Email,
+        FieldKind::Phone,
+        FieldKind::Url,
+        FieldKind::Choice,
+        FieldKind::TextList,
+        FieldKind::Reference,
+        FieldKind::Timestamp,
+        FieldKind::Integer,
+    ];
+
+    /// Its name in the registry and in declarations (`text`, `text_list`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FieldKind::Text => "text",
+            FieldKind::Email => "email",
+            FieldKind::Phone => "phone",
+            FieldKind::Url => "url",
+            FieldKind::Choice => "choice",
+            FieldKind::TextList => "text_list",
+            FieldKind::Reference => "reference",
+            FieldKind::Timestamp => "timestamp",
+            FieldKind::Integer => "integer",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|k| k.as_str() == name)
+    }
+
     /// Whether a mask can apply (masks rewrite text).
     pub fn maskable(self) -> bool {
         matches!(

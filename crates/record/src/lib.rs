@@ -12,6 +12,8 @@
 //!   caller's default department;
 //! - [`page`]: keyset paging (cursors bound to their sort and filters), the table descriptor
 //!   lists, counts and exports run over, with the caller's scope applied in SQL;
+//! - [`registry`]: the declaration of a service's resources and fields to the permission
+//!   service's registry, so rules can name any field and unknown ones are refused;
 //! - [`store`]: the SQL every record table shares (soft delete);
 //! - [`event`]: the event contract: `<service>.<kind>.<verb>` with the actor, the record and,
 //!   for updates, the per-field changes;
@@ -25,6 +27,7 @@ pub mod authz;
 pub mod event;
 pub mod field;
 pub mod page;
+pub mod registry;
 pub mod store;
 
 use chrono::{DateTime, SubsecRound, Utc};

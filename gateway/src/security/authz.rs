@@ -162,6 +162,7 @@ impl Authorizer {
                 pb::CompileScopeRequest {
                     user_id: user.to_string(),
                     resource: resource.to_pb() as i32,
+                    resource_name: resource.as_str().to_string(),
                     action: action.to_pb() as i32,
                 },
             ))

@@ -6,6 +6,7 @@ use crm_proto::permission::api_client_service_client::ApiClientServiceClient;
 use crm_proto::permission::audit_service_client::AuditServiceClient;
 use crm_proto::permission::auth_service_client::AuthServiceClient;
 use crm_proto::permission::org_service_client::OrgServiceClient;
+use crm_proto::permission::registry_service_client::RegistryServiceClient;
 use crm_proto::permission::sharing_service_client::SharingServiceClient;
 use crm_proto::permission::user_service_client::UserServiceClient;
 
@@ -55,6 +56,10 @@ impl PermissionService {
 
     pub fn api_clients(&self) -> ApiClientServiceClient<Traced> {
         ApiClientServiceClient::new(traced(self.channel.clone()))
+    }
+
+    pub fn registry(&self) -> RegistryServiceClient<Traced> {
+        RegistryServiceClient::new(traced(self.channel.clone()))
     }
 
     pub fn audit(&self) -> AuditServiceClient<Traced> {

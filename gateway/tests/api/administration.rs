@@ -682,6 +682,36 @@ async fn admin_routes_name_bad_fields_and_refuse_unknown_ids_and_stale_versions(
             Some("*"),
             "field",
         ),
+        // Well-formed, but the registry (what the customer service declared) has no such field,
+        // or no rule may govern it, or it cannot be masked, or no such resource.
+        (
+            Method::PUT,
+            format!("/api/v1/admin/roles/{role}/field-rules/account/shoe_size"),
+            json!({"visibility": "hidden"}),
+            Some("*"),
+            "field",
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/admin/roles/{role}/field-rules/account/owner_id"),
+            json!({"visibility": "hidden"}),
+            Some("*"),
+            "field",
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/admin/roles/{role}/field-rules/account/grade"),
+            json!({"visibility": "read_only", "mask": "phone"}),
+            Some("*"),
+            "field",
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/admin/roles/{role}/grants/planet/read"),
+            json!({"scope": "all"}),
+            Some("*"),
+            "resource",
+        ),
         (
             Method::PUT,
             format!("/api/v1/admin/users/{user}/departments"),
@@ -1687,4 +1717,59 @@ async fn an_api_client_made_over_rest_gets_tokens_until_rotated_or_disabled() {
         client_token(app, "erp-rest", &new_secret).await.status(),
         200
     );
+}
+
+/// The registry as the customer service declared it at start: its resources, their fields and
+/// what rules may do with each; what an administrator's field-rule editor reads.
+#[tokio::test]
+async fn the_registry_lists_what_the_services_declared() {
+    let app = spawn_app().await;
+    let listed = ok_json(
+        app.request(Method::GET, "/api/v1/admin/resources")
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let items = listed["items"].as_array().unwrap();
+    let account = items.iter().find(|r| r["name"] == "account").unwrap();
+    assert_eq!(account["owner"], "customer");
+    assert!(account["declared_at"].is_string(), "{account}");
+    let field = |name: &str| {
+        account["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {account}"))
+            .clone()
+    };
+    assert_eq!(field("phone")["kind"], "phone");
+    assert_eq!(field("phone")["governed"], true);
+    assert_eq!(field("owner_id")["governed"], false);
+    assert_eq!(field("grade")["condition"], true);
+    assert_eq!(field("tags")["kind"], "text_list");
+    let contact = items.iter().find(|r| r["name"] == "contact").unwrap();
+    assert!(
+        contact["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["name"] == "first_name")
+    );
+
+    // Not for everyone: organisation READ.
+    let rep = app
+        .org
+        .user("registry.rep", &["sales_rep"], None, None)
+        .await;
+    let response = app
+        .http
+        .get(app.url("/api/v1/admin/resources"))
+        .bearer_auth(token_for(&rep.to_string()))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 403).await;
 }

@@ -61,6 +61,7 @@ async fn role(
                 expected_version: version,
                 grant: Some(ppb::Grant {
                     resource: resource as i32,
+                    resource_name: String::new(),
                     action: ppb::Action::Read as i32,
                     scope: ppb::DataScope::All as i32,
                 }),
@@ -79,6 +80,7 @@ async fn role(
                 expected_version: version,
                 rule: Some(ppb::FieldRule {
                     resource: ppb::Resource::Account as i32,
+                    resource_name: String::new(),
                     field: field.to_string(),
                     visibility: ppb::FieldVisibility::Hidden as i32,
                     mask: ppb::MaskKind::Unspecified as i32,

@@ -501,6 +501,7 @@ async fn hidden_fields_never_appear_and_cannot_be_written() {
                 expected_version: version,
                 grant: Some(ppb::Grant {
                     resource: ppb::Resource::Account as i32,
+                    resource_name: String::new(),
                     action: action as i32,
                     scope: ppb::DataScope::All as i32,
                 }),
@@ -530,6 +531,7 @@ async fn hidden_fields_never_appear_and_cannot_be_written() {
                 expected_version: version,
                 rule: Some(ppb::FieldRule {
                     resource: ppb::Resource::Account as i32,
+                    resource_name: String::new(),
                     field: field.into(),
                     visibility: visibility as i32,
                     mask: mask as i32,

@@ -252,6 +252,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
     let gateway = tokio::spawn(gateway.run_until_stopped(stop.clone()));
 
     let org = Org::connect(&permission_grpc, &permission_db).await;
+    wait_declared(&permission_db).await;
     let user_id = org.admin(USER).await;
     let app = TestApp {
         org,
@@ -272,6 +273,33 @@ pub async fn spawn_with(options: Options) -> TestApp {
     };
     app.wait_ready().await;
     app
+}
+
+/// Waits until the customer service's declaration of its resources (made at its start, through
+/// its outbox and the broker) is in the permission service's registry: field rules and sharing
+/// conditions may only name declared fields.
+async fn wait_declared(permission_db: &str) {
+    let db = sqlx::PgPool::connect(permission_db)
+        .await
+        .expect("the permission database");
+    crm_testkit::eventually(
+        "the customer service's resources declared",
+        Duration::from_secs(60),
+        || {
+            let db = db.clone();
+            async move {
+                let declared: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM resource_fields WHERE resource IN ('account', 'contact')",
+                )
+                .fetch_one(&db)
+                .await
+                .unwrap_or(0);
+                declared > 0
+            }
+        },
+    )
+    .await;
+    db.close().await;
 }
 
 /// Administers the test's permission service (over gRPC, as the admin tools would).

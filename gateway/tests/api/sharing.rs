@@ -108,6 +108,7 @@ async fn listed(app: &TestApp, token: &str) -> Vec<String> {
 fn share(record: &str, user: Uuid, access: pb::ShareAccess) -> pb::ShareRecordRequest {
     pb::ShareRecordRequest {
         resource: pb::Resource::Account as i32,
+        resource_name: String::new(),
         record_id: record.into(),
         user_id: user.to_string(),
         access: access as i32,
@@ -178,6 +179,7 @@ async fn a_record_shared_with_a_user_is_read_then_edited_then_gone() {
     let shares = sharing
         .list_record_shares(pb::ListRecordSharesRequest {
             resource: pb::Resource::Account as i32,
+            resource_name: String::new(),
             record_id: id.clone(),
         })
         .await
@@ -190,6 +192,7 @@ async fn a_record_shared_with_a_user_is_read_then_edited_then_gone() {
     sharing
         .unshare_record(pb::UnshareRecordRequest {
             resource: pb::Resource::Account as i32,
+            resource_name: String::new(),
             record_id: id.clone(),
             user_id: s.east_rep_id.to_string(),
         })
@@ -346,6 +349,7 @@ async fn bad_sharing_requests_name_their_fields_and_change_nothing() {
     let err = sharing
         .share_record(pb::ShareRecordRequest {
             resource: 0,
+            resource_name: String::new(),
             record_id: "x".into(),
             user_id: Uuid::now_v7().to_string(),
             access: 0,

@@ -4,22 +4,31 @@
 //! `customer.account.*` / `customer.contact.*` events through the transactional outbox, and keeps
 //! single-record reads in a versioned Redis cache.
 //!
-//! Layout:
-//! - [`settings`]: typed configuration (`config/base.yaml` + environment);
-//! - [`domain`]: records, patches and input validation (no gRPC, no SQL);
-//! - [`list`]: filters, sorting and keyset cursors for lists;
-//! - [`store`]: the SQL;
-//! - [`service`]: use cases — transactions, version checks, outbox events, cache;
-//! - [`grpc`]: the wire edge, proto ↔ domain conversions;
-//! - [`Application`]: start-up and shutdown (`build` → `grpc_port` → `run_until_stopped`).
+//! # Layout
+//!
+//! One module per aggregate, each laid out the same way (`docs/adding-a-service.md`):
+//! `mod.rs` (what lives there), `domain.rs` (types and rules, no I/O), `store.rs` (all its SQL),
+//! `service.rs` (use cases: transactions, outbox events, cache) and `grpc.rs` (the edge: wire ↔
+//! domain, errors → `Status`).
+//!
+//! - [`accounts`]: the companies the organisation does business with;
+//! - [`contacts`]: the people at an account.
+//!
+//! Shared by both, and neither's own: [`record`] (what every customer record is and does —
+//! lifecycle status and grade, list queries, the list SQL, the cache and events of writes),
+//! [`validation`] (`Violations`: the input checks), [`wire`] (the edges' helpers) and [`grpc`]
+//! (`CustomerService`: one implementation handing each RPC to its aggregate's edge). Also
+//! [`settings`] (typed configuration, `config/base.yaml` + environment), [`error`], and
+//! [`Application`]: start-up and shutdown (`build` → `grpc_port` → `run_until_stopped`).
 
-pub mod domain;
+pub mod accounts;
+pub mod contacts;
 pub mod error;
 pub mod grpc;
-pub mod list;
-pub mod service;
+pub mod record;
 pub mod settings;
-pub mod store;
+pub mod validation;
+pub mod wire;
 
 use crm_cache::VersionedCache;
 use crm_events::outbox::Outbox;
@@ -38,14 +47,14 @@ pub struct Application {
     host: Host,
     settings: Settings,
     outbox: Outbox,
-    customers: service::Customers,
+    records: record::Records,
 }
 
 impl Application {
     /// Binds the listeners (port 0 picks free ones) and prepares, without connecting to
     /// anything: Postgres, Redis and Kafka may come up later.
     pub async fn build(settings: Settings) -> Result<Self, crm_host::HostError> {
-        let host = Host::bind(
+        let mut host = Host::bind(
             "crm-customer",
             settings.server.clone(),
             settings.database.clone(),
@@ -53,20 +62,27 @@ impl Application {
         )
         .await?;
         let outbox = Outbox::new(EVENT_SOURCE, &settings.events.topic);
+        // The permission service's registry learns of accounts and contacts and their fields
+        // before this service reports ready (crm_record::registry).
+        host.warm_up(crm_record::registry::declare_at_start(
+            host.pool().clone(),
+            outbox.clone(),
+            declaration(),
+        ));
         let cache = VersionedCache::new(
             &settings.redis,
             "customer",
-            service::cache_ttl(settings.cache.ttl_secs),
+            record::service::cache_ttl(settings.cache.ttl_secs),
         )
         .map_err(|e| crm_host::HostError::Config(e.to_string()))?;
         crm_events::kafka::check_config(&settings.kafka)
             .map_err(|e| crm_host::HostError::Config(e.to_string()))?;
-        let customers = service::Customers::new(host.pool().clone(), outbox.clone(), cache);
+        let records = record::Records::new(host.pool().clone(), outbox.clone(), cache);
         Ok(Self {
             host,
             settings,
             outbox,
-            customers,
+            records,
         })
     }
 
@@ -87,12 +103,14 @@ impl Application {
             host,
             settings,
             outbox,
-            customers,
+            records,
         } = self;
         let pool = host.pool().clone();
-        let routes = tonic::service::Routes::new(CustomerServiceServer::new(
-            grpc::CustomerApi::new(customers),
-        ));
+        let routes =
+            tonic::service::Routes::new(CustomerServiceServer::new(grpc::CustomerApi::new(
+                accounts::Accounts::new(records.clone()),
+                contacts::Contacts::new(records),
+            )));
         let start_tasks = move |tasks_stop: CancellationToken| -> Vec<Task> {
             match Relay::new(pool, &settings.kafka, outbox, RelayConfig::default()) {
                 Ok(relay) => vec![Box::pin(relay.run(tasks_stop))],
@@ -112,6 +130,25 @@ impl Application {
         host.run(grpc, &[&crm_events::MIGRATOR, &MIGRATOR], start_tasks, stop)
             .await
     }
+}
+
+/// What this service declares to the registry: its resources with their built-in fields.
+pub fn declaration() -> crm_record::registry::Declaration {
+    use crm_record::Record;
+    use crm_record::registry::Declaration;
+    Declaration::new(
+        "customer",
+        &[
+            (
+                accounts::domain::Account::RESOURCE,
+                accounts::domain::Account::TABLE,
+            ),
+            (
+                contacts::domain::Contact::RESOURCE,
+                contacts::domain::Contact::TABLE,
+            ),
+        ],
+    )
 }
 
 /// This service's own schema.

@@ -34,7 +34,7 @@ pub async fn scoped<T>(
         .ok_or_else(|| tonic::Status::unauthenticated("the call carries no verified identity"))?;
     let actor = match &caller.access {
         Some(access) => {
-            access.scope(Resource::Organisation, action)?;
+            access.scope(Resource::ORGANISATION, action)?;
             access.actor()
         }
         None => serde_json::json!({ "service": caller.principal }),
@@ -77,10 +77,10 @@ async fn scoped_for<T>(
             if subject != Some(access.user_id) {
                 let granted = actions
                     .iter()
-                    .any(|&action| access.scope(Resource::Organisation, action).is_ok());
+                    .any(|&action| access.scope(Resource::ORGANISATION, action).is_ok());
                 if !granted {
                     let action = actions.first().copied().unwrap_or(Action::Read);
-                    return Err(crm_access::denied(Resource::Organisation, action).into());
+                    return Err(crm_access::denied(Resource::ORGANISATION, action).into());
                 }
             }
             access.actor()

@@ -84,6 +84,7 @@ pub mod keys;
 pub mod oidc;
 pub mod org;
 pub mod password;
+pub mod registry;
 pub mod seed;
 pub mod settings;
 pub mod sharing;
@@ -103,6 +104,7 @@ use crm_proto::permission::api_client_service_server::{self, ApiClientServiceSer
 use crm_proto::permission::audit_service_server::{self, AuditServiceServer};
 use crm_proto::permission::auth_service_server::{self, AuthServiceServer};
 use crm_proto::permission::org_service_server::{self, OrgServiceServer};
+use crm_proto::permission::registry_service_server::{self, RegistryServiceServer};
 use crm_proto::permission::sharing_service_server::{self, SharingServiceServer};
 use crm_proto::permission::user_service_server::{self, UserServiceServer};
 use secrecy::ExposeSecret;
@@ -113,7 +115,7 @@ pub use settings::Settings;
 pub const NAME: &str = "crm-permission";
 
 /// The gRPC services this process serves (what reflection lists).
-pub const SERVICE_NAMES: [&str; 7] = [
+pub const SERVICE_NAMES: [&str; 8] = [
     auth_service_server::SERVICE_NAME,
     user_service_server::SERVICE_NAME,
     api_client_service_server::SERVICE_NAME,
@@ -121,6 +123,7 @@ pub const SERVICE_NAMES: [&str; 7] = [
     sharing_service_server::SERVICE_NAME,
     access_service_server::SERVICE_NAME,
     audit_service_server::SERVICE_NAME,
+    registry_service_server::SERVICE_NAME,
 ];
 
 /// CloudEvents `source` of this service's events.
@@ -291,7 +294,10 @@ impl Application {
         )))
         .add_service(AuditServiceServer::new(audit::grpc::AuditApi::new(
             audit::Audit::new(pool.clone()),
-        )));
+        )))
+        .add_service(RegistryServiceServer::new(
+            registry::grpc::RegistryApi::new(registry::service::Registry::new(pool.clone())),
+        ));
         let interval = maintenance_interval(settings.auth.key_rotation_secs);
         let start_tasks = move |tasks_stop: CancellationToken| -> Vec<Task> {
             let mut tasks: Vec<Task> =

@@ -45,10 +45,10 @@ pub struct DemoRole {
 
 /// The resources a sales team works with.
 const SALES_RESOURCES: [Resource; 4] = [
-    Resource::Account,
-    Resource::Contact,
-    Resource::Lead,
-    Resource::Opportunity,
+    Resource::ACCOUNT,
+    Resource::CONTACT,
+    Resource::LEAD,
+    Resource::OPPORTUNITY,
 ];
 
 fn grants(resources: &[Resource], actions: &[Action], scope: DataScope) -> Vec<Grant> {
@@ -91,7 +91,7 @@ pub fn demo_roles() -> Vec<DemoRole> {
             name: "admin",
             description: "Everything on every record.",
             parent: None,
-            grants: grants(Resource::ALL, Action::ALL, DataScope::All),
+            grants: grants(Resource::WELL_KNOWN, Action::ALL, DataScope::All),
             field_rules: Vec::new(),
         },
         DemoRole {
@@ -117,20 +117,20 @@ pub fn demo_roles() -> Vec<DemoRole> {
             description: "Handles the tickets of their departments; reads contacts.",
             parent: None,
             grants: [
-                grants(&[Resource::Ticket], Action::ALL, DataScope::Department),
-                grants(&[Resource::Contact], &[Read], DataScope::All),
+                grants(&[Resource::TICKET], Action::ALL, DataScope::Department),
+                grants(&[Resource::CONTACT], &[Read], DataScope::All),
             ]
             .concat(),
-            field_rules: masked(&[Resource::Contact], "phone", MaskKind::Phone),
+            field_rules: masked(&[Resource::CONTACT], "phone", MaskKind::Phone),
         },
         DemoRole {
             name: "auditor",
             description: "Reads everything; phone numbers and e-mail addresses masked.",
             parent: None,
-            grants: grants(Resource::ALL, &[Read], DataScope::All),
+            grants: grants(Resource::WELL_KNOWN, &[Read], DataScope::All),
             field_rules: [
-                masked(Resource::ALL, "phone", MaskKind::Phone),
-                masked(Resource::ALL, "email", MaskKind::Email),
+                masked(Resource::WELL_KNOWN, "phone", MaskKind::Phone),
+                masked(Resource::WELL_KNOWN, "email", MaskKind::Email),
             ]
             .concat(),
         },
@@ -291,7 +291,10 @@ mod tests {
             seen.push(role.name);
         }
         let admin = &roles[0];
-        assert_eq!(admin.grants.len(), Resource::ALL.len() * Action::ALL.len());
+        assert_eq!(
+            admin.grants.len(),
+            Resource::WELL_KNOWN.len() * Action::ALL.len()
+        );
         let manager = roles.iter().find(|r| r.name == "sales_manager").unwrap();
         assert!(manager.grants.iter().any(|g| g.action == Action::Export));
         assert!(manager.grants.iter().any(|g| g.action == Action::Assign));

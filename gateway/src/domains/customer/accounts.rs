@@ -18,17 +18,17 @@ use crate::upstream::{reply, request};
 pub struct Accounts;
 
 impl RecordApi for Accounts {
-    const RESOURCE: Resource = Resource::Account;
+    const RESOURCE: Resource = Resource::ACCOUNT;
     const COLLECTION: &'static str = "accounts";
     const ONE: &'static str = "account";
     const A_ONE: &'static str = "an account";
     // What a write returns is shown with the READ field rules; moves need ASSIGN.
-    const CREATE_ALSO: &'static [(Resource, Action)] = &[(Resource::Account, Action::Read)];
+    const CREATE_ALSO: &'static [(Resource, Action)] = &[(Resource::ACCOUNT, Action::Read)];
     const UPDATE_ALSO: &'static [(Resource, Action)] = &[
-        (Resource::Account, Action::Read),
-        (Resource::Account, Action::Assign),
+        (Resource::ACCOUNT, Action::Read),
+        (Resource::ACCOUNT, Action::Assign),
     ];
-    const DELETE_ALSO: &'static [(Resource, Action)] = &[(Resource::Account, Action::Read)];
+    const DELETE_ALSO: &'static [(Resource, Action)] = &[(Resource::ACCOUNT, Action::Read)];
     const EXPORT_COLUMNS: &'static [&'static str] = &[
         "id",
         "name",

@@ -19,22 +19,22 @@ use crate::upstream::{reply, request};
 pub struct Contacts;
 
 impl RecordApi for Contacts {
-    const RESOURCE: Resource = Resource::Contact;
+    const RESOURCE: Resource = Resource::CONTACT;
     const COLLECTION: &'static str = "contacts";
     const ONE: &'static str = "contact";
     const A_ONE: &'static str = "a contact";
     // What a write returns is shown with the READ field rules; moves need ASSIGN; a contact's
     // account must be one the caller may read.
     const CREATE_ALSO: &'static [(Resource, Action)] = &[
-        (Resource::Contact, Action::Read),
-        (Resource::Account, Action::Read),
+        (Resource::CONTACT, Action::Read),
+        (Resource::ACCOUNT, Action::Read),
     ];
     const UPDATE_ALSO: &'static [(Resource, Action)] = &[
-        (Resource::Contact, Action::Read),
-        (Resource::Contact, Action::Assign),
-        (Resource::Account, Action::Read),
+        (Resource::CONTACT, Action::Read),
+        (Resource::CONTACT, Action::Assign),
+        (Resource::ACCOUNT, Action::Read),
     ];
-    const DELETE_ALSO: &'static [(Resource, Action)] = &[(Resource::Contact, Action::Read)];
+    const DELETE_ALSO: &'static [(Resource, Action)] = &[(Resource::CONTACT, Action::Read)];
     const EXPORT_COLUMNS: &'static [&'static str] = &[
         "id",
         "account_id",

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod auth;
 pub mod departments;
 pub mod me;
+pub mod resources;
 pub mod roles;
 pub mod sharing;
 pub mod user_org;
@@ -56,7 +57,7 @@ where
         .routes(s.public(routes!(auth::jwks)))
         // The caller's own profile: any signed-in user, no grant.
         .routes(s.signed_in(routes!(me::get, me::update)))
-        .routes(s.permit(R::Audit, A::Read, &[], routes!(audit::list)))
+        .routes(s.permit(R::AUDIT, A::Read, &[], routes!(audit::list)))
         .merge(admin(s))
 }
 
@@ -67,7 +68,7 @@ where
     S: Clone + Send + Sync + 'static,
     PermissionService: FromRef<S>,
 {
-    const O: R = R::Organisation;
+    const O: R = R::ORGANISATION;
     let read = |routes| s.permit(O, A::Read, &[], routes);
     let create = |routes| s.permit(O, A::Create, &[], s.idempotent(routes));
     let update = |routes| s.permit(O, A::Update, &[], routes);
@@ -85,6 +86,8 @@ where
         .routes(update(routes!(user_org::set_manager)))
         .routes(update(routes!(user_org::assign_role)))
         .routes(update(routes!(user_org::unassign_role)))
+        // The registry of resources and fields.
+        .routes(read(routes!(resources::list)))
         // Departments.
         .routes(read(routes!(departments::list)))
         .routes(create(routes!(departments::create)))

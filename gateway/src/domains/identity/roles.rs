@@ -72,7 +72,7 @@ impl TryFrom<pb::Grant> for Grant {
     type Error = ConversionError;
     fn try_from(g: pb::Grant) -> convert::Result<Self> {
         Ok(Grant {
-            resource: ResourceName::from_pb(g.resource)?,
+            resource: ResourceName::from_wire(&g.resource_name, g.resource)?,
             action: ActionName::from_pb(g.action)?,
             scope: DataScope::from_pb(g.scope)?,
         })
@@ -83,7 +83,7 @@ impl TryFrom<pb::FieldRule> for FieldRule {
     type Error = ConversionError;
     fn try_from(f: pb::FieldRule) -> convert::Result<Self> {
         Ok(FieldRule {
-            resource: ResourceName::from_pb(f.resource)?,
+            resource: ResourceName::from_wire(&f.resource_name, f.resource)?,
             field: f.field,
             visibility: Visibility::from_pb(f.visibility)?,
             mask: match f.mask {
@@ -390,6 +390,7 @@ pub async fn set_grant(
             expected_version,
             grant: Some(pb::Grant {
                 resource: path.resource.to_pb(),
+                resource_name: path.resource.name(),
                 action: path.action.to_pb(),
                 scope: body.scope.to_pb(),
             }),
@@ -422,6 +423,7 @@ pub async fn remove_grant(
             role_id: path.id.to_string(),
             expected_version,
             resource: path.resource.to_pb(),
+            resource_name: path.resource.name(),
             action: path.action.to_pb(),
         },
         &access,
@@ -460,6 +462,7 @@ pub async fn set_field_rule(
             expected_version,
             rule: Some(pb::FieldRule {
                 resource: path.resource.to_pb(),
+                resource_name: path.resource.name(),
                 field: path.field,
                 visibility: body.visibility.to_pb(),
                 mask: body.mask.map_or(0, Mask::to_pb),
@@ -493,6 +496,7 @@ pub async fn remove_field_rule(
             role_id: path.id.to_string(),
             expected_version,
             resource: path.resource.to_pb(),
+            resource_name: path.resource.name(),
             field: path.field,
         },
         &access,

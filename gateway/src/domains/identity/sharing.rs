@@ -52,7 +52,7 @@ impl TryFrom<pb::RecordShare> for RecordShare {
     type Error = ConversionError;
     fn try_from(s: pb::RecordShare) -> convert::Result<Self> {
         Ok(RecordShare {
-            resource: ResourceName::from_pb(s.resource)?,
+            resource: ResourceName::from_wire(&s.resource_name, s.resource)?,
             record_id: uuid("record_id", &s.record_id)?,
             user_id: uuid("user_id", &s.user_id)?,
             access: ShareAccess::from_pb(s.access)?,
@@ -115,7 +115,7 @@ impl TryFrom<pb::SharingRule> for SharingRule {
     fn try_from(r: pb::SharingRule) -> convert::Result<Self> {
         Ok(SharingRule {
             id: uuid("id", &r.id)?,
-            resource: ResourceName::from_pb(r.resource)?,
+            resource: ResourceName::from_wire(&r.resource_name, r.resource)?,
             access: ShareAccess::from_pb(r.access)?,
             grantee_department_id: optional_uuid(
                 "grantee_department_id",
@@ -216,6 +216,7 @@ pub async fn share(
         .share_record(call(
             pb::ShareRecordRequest {
                 resource: body.resource.to_pb(),
+                resource_name: body.resource.name(),
                 record_id: body.record_id.to_string(),
                 user_id: body.user_id.to_string(),
                 access: body.access.to_pb(),
@@ -241,6 +242,7 @@ pub async fn list_shares(
     let list: RecordShareList = reply(state.sharing().list_record_shares(call(
         pb::ListRecordSharesRequest {
             resource: path.resource.to_pb(),
+            resource_name: path.resource.name(),
             record_id: path.record_id.to_string(),
         },
         &access,
@@ -266,6 +268,7 @@ pub async fn unshare(
         .unshare_record(call(
             pb::UnshareRecordRequest {
                 resource: path.resource.to_pb(),
+                resource_name: path.resource.name(),
                 record_id: path.record_id.to_string(),
                 user_id: path.user_id.to_string(),
             },
@@ -310,6 +313,7 @@ pub async fn create_rule(
         pb::CreateSharingRuleRequest {
             name: body.name,
             resource: body.resource.to_pb(),
+            resource_name: body.resource.name(),
             access: body.access.to_pb(),
             grantee_department_id: id_text(body.grantee_department_id),
             grantee_role_id: id_text(body.grantee_role_id),

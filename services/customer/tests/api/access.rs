@@ -111,8 +111,8 @@ async fn reads_lists_totals_and_exports_hold_exactly_the_rows_in_scope() {
 
     // Own records plus the East department; export only their own.
     let access = Access::new(me)
-        .with(Resource::Account, Action::Read, scope(&[me], &[EAST]))
-        .with(Resource::Account, Action::Export, scope(&[me], &[]));
+        .with(Resource::ACCOUNT, Action::Read, scope(&[me], &[EAST]))
+        .with(Resource::ACCOUNT, Action::Export, scope(&[me], &[]));
     let mut client = app.raw.clone();
 
     let list = client
@@ -207,7 +207,7 @@ async fn reads_lists_totals_and_exports_hold_exactly_the_rows_in_scope() {
     assert_eq!(names(&exported), ["mine"], "exports go by the EXPORT scope");
 
     // No export grant at all: refused before anything streams.
-    let reader = Access::new(me).with(Resource::Account, Action::Read, scope(&[me], &[]));
+    let reader = Access::new(me).with(Resource::ACCOUNT, Action::Read, scope(&[me], &[]));
     let err = client
         .export_accounts(as_caller(&reader, pb::ExportAccountsRequest::default()))
         .await
@@ -224,7 +224,7 @@ async fn exports_stream_every_row_in_pages() {
         account(&app, &format!("a{i:04}"), me, None).await;
     }
     account(&app, "someone else's", user(), None).await;
-    let access = Access::new(me).with(Resource::Account, Action::Export, scope(&[me], &[]));
+    let access = Access::new(me).with(Resource::ACCOUNT, Action::Export, scope(&[me], &[]));
     let mut stream = app
         .raw
         .clone()
@@ -264,8 +264,8 @@ async fn field_rules_apply_to_single_list_and_export_responses() {
         ("website", Visibility::Hidden, None),
     ]);
     let access = Access::new(me)
-        .with(Resource::Account, Action::Read, read.clone())
-        .with(Resource::Account, Action::Export, read);
+        .with(Resource::ACCOUNT, Action::Read, read.clone())
+        .with(Resource::ACCOUNT, Action::Export, read);
     let mut client = app.raw.clone();
 
     let single = client
@@ -326,9 +326,9 @@ async fn writes_to_fields_that_are_not_editable_are_refused_and_change_nothing()
         ("website", Visibility::Hidden, None),
     ]);
     let access = Access::new(me)
-        .with(Resource::Account, Action::Read, scope(&[me], &[]))
-        .with(Resource::Account, Action::Update, update.clone())
-        .with(Resource::Account, Action::Create, update);
+        .with(Resource::ACCOUNT, Action::Read, scope(&[me], &[]))
+        .with(Resource::ACCOUNT, Action::Update, update.clone())
+        .with(Resource::ACCOUNT, Action::Create, update);
     let mut client = app.raw.clone();
     let err = client
         .update_account(as_caller(
@@ -397,9 +397,9 @@ async fn readable_but_not_writable_is_forbidden_and_unreadable_is_not_found() {
     let hidden = account(&app, "hidden", stranger, None).await;
     // Reads the East department; updates and deletes only their own.
     let access = Access::new(me)
-        .with(Resource::Account, Action::Read, scope(&[me], &[EAST]))
-        .with(Resource::Account, Action::Update, scope(&[me], &[]))
-        .with(Resource::Account, Action::Delete, scope(&[me], &[]));
+        .with(Resource::ACCOUNT, Action::Read, scope(&[me], &[EAST]))
+        .with(Resource::ACCOUNT, Action::Update, scope(&[me], &[]))
+        .with(Resource::ACCOUNT, Action::Delete, scope(&[me], &[]));
     let mut client = app.raw.clone();
     for (record, code) in [(&theirs, Code::PermissionDenied), (&hidden, Code::NotFound)] {
         let update = client
@@ -444,8 +444,8 @@ async fn new_records_land_in_the_callers_department_and_inside_the_create_scope(
     let mut create = scope(&[me], &[]);
     create.primary_department_id = Some(NORTH);
     let access = Access::new(me)
-        .with(Resource::Account, Action::Create, create)
-        .with(Resource::Account, Action::Read, scope(&[me], &[]));
+        .with(Resource::ACCOUNT, Action::Create, create)
+        .with(Resource::ACCOUNT, Action::Read, scope(&[me], &[]));
     let mut client = app.raw.clone();
     let made = client
         .create_account(as_caller(
@@ -474,7 +474,7 @@ async fn new_records_land_in_the_callers_department_and_inside_the_create_scope(
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
 
-    let no_grant = Access::new(me).with(Resource::Account, Action::Read, scope(&[me], &[]));
+    let no_grant = Access::new(me).with(Resource::ACCOUNT, Action::Read, scope(&[me], &[]));
     let err = client
         .create_account(as_caller(
             &no_grant,
@@ -497,11 +497,11 @@ async fn moving_a_record_needs_assign_on_both_sides() {
     let record = account(&app, "Acme", me, Some(EAST)).await;
     let everything_east = scope(&[me], &[EAST]);
     let updater = Access::new(me)
-        .with(Resource::Account, Action::Read, everything_east.clone())
-        .with(Resource::Account, Action::Update, everything_east.clone());
+        .with(Resource::ACCOUNT, Action::Read, everything_east.clone())
+        .with(Resource::ACCOUNT, Action::Update, everything_east.clone());
     let assigner = updater
         .clone()
-        .with(Resource::Account, Action::Assign, scope(&[me, rep], &[]));
+        .with(Resource::ACCOUNT, Action::Assign, scope(&[me, rep], &[]));
     let mut client = app.raw.clone();
     let move_to = |access: &Access, owner: Uuid, version: i64| {
         as_caller(
@@ -542,9 +542,9 @@ async fn contacts_only_attach_to_accounts_the_caller_can_read() {
     let invisible = account(&app, "invisible", stranger, None).await;
     let own = scope(&[me], &[]);
     let access = Access::new(me)
-        .with(Resource::Account, Action::Read, own.clone())
-        .with(Resource::Contact, Action::Read, own.clone())
-        .with(Resource::Contact, Action::Create, own);
+        .with(Resource::ACCOUNT, Action::Read, own.clone())
+        .with(Resource::CONTACT, Action::Read, own.clone())
+        .with(Resource::CONTACT, Action::Create, own);
     let mut client = app.raw.clone();
     let err = client
         .create_contact(as_caller(

@@ -111,12 +111,12 @@ impl AccessApi {
 fn question(
     v: &mut Violations,
     user_id: &str,
-    resource: i32,
+    (resource_name, resource): (&str, i32),
     action: i32,
 ) -> (Uuid, Resource, Action) {
     (
         v.id("user_id", user_id),
-        parse_resource(v, "resource", resource),
+        parse_resource(v, "resource", resource_name, resource),
         parse_action(v, "action", action),
     )
 }
@@ -126,7 +126,8 @@ impl pb::access_service_server::AccessService for AccessApi {
     async fn check(&self, request: Request<pb::CheckRequest>) -> GrpcResult<pb::CheckResponse> {
         let r = request.into_inner();
         let mut v = Violations::default();
-        let (user_id, resource, action) = question(&mut v, &r.user_id, r.resource, r.action);
+        let (user_id, resource, action) =
+            question(&mut v, &r.user_id, (&r.resource_name, r.resource), r.action);
         let record = record(&mut v, r.record);
         v.into_result()?;
         let d = self.access.check(user_id, resource, action, record).await?;
@@ -143,7 +144,8 @@ impl pb::access_service_server::AccessService for AccessApi {
     ) -> GrpcResult<pb::CompiledScope> {
         let r = request.into_inner();
         let mut v = Violations::default();
-        let (user_id, resource, action) = question(&mut v, &r.user_id, r.resource, r.action);
+        let (user_id, resource, action) =
+            question(&mut v, &r.user_id, (&r.resource_name, r.resource), r.action);
         v.into_result()?;
         Ok(Response::new(
             self.access
@@ -156,7 +158,8 @@ impl pb::access_service_server::AccessService for AccessApi {
     async fn explain(&self, request: Request<pb::ExplainRequest>) -> GrpcResult<pb::Explanation> {
         let r = request.into_inner();
         let mut v = Violations::default();
-        let (user_id, resource, action) = question(&mut v, &r.user_id, r.resource, r.action);
+        let (user_id, resource, action) =
+            question(&mut v, &r.user_id, (&r.resource_name, r.resource), r.action);
         let record = record(&mut v, r.record);
         v.into_result()?;
         Ok(Response::new(

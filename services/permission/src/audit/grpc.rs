@@ -108,7 +108,7 @@ impl pb::audit_service_server::AuditService for AuditApi {
         request: Request<pb::ListAuditEntriesRequest>,
     ) -> std::result::Result<Response<pb::ListAuditEntriesResponse>, Status> {
         let access = crm_identity::user_access(&request)?;
-        let scope = access.scope(Resource::Audit, Action::Read)?;
+        let scope = access.scope(Resource::AUDIT, Action::Read)?;
         let query = query(request.into_inner())?;
         let page = self
             .audit

@@ -19,11 +19,16 @@ use crate::error::Result;
 use crate::org::domain::{Action, Resource};
 use crate::settings::AuditSettings;
 
-/// Writes entries from events (inside the consumer's exactly-once transaction).
+/// Writes entries from events (inside the consumer's exactly-once transaction). The services'
+/// declarations of their resources travel the same topics: they go to the registry
+/// ([`crate::registry`]) instead, since they record no one's action.
 pub struct AuditHandler;
 
 impl crm_events::consumer::Handler for AuditHandler {
     async fn handle(&self, tx: &mut PgConnection, event: &Envelope) -> Result<(), EventError> {
+        if crm_record::registry::Declaration::is_declaration(&event.event_type) {
+            return crate::registry::service::apply_event(tx, event).await;
+        }
         let entry = entry_from(event, crm_telemetry::current_trace_id());
         store::insert(tx, &entry).await.map_err(EventError::Db)
     }
@@ -110,17 +115,19 @@ impl Audit {
     }
 
     /// The reader's view of each resource the entries are about, compiled once per resource
-    /// (`CompileScope`'s own code, READ). Entries about what no grant is about (sign-ins, roles,
-    /// users, …) get none: they have no field rules and pass unchanged.
+    /// (`CompileScope`'s own code, READ). Entries about what is not a registered resource
+    /// (sign-ins, roles, users, …: nothing a grant or field rule can name) get none and pass
+    /// unchanged.
     async fn field_views(
         &self,
         reader: Uuid,
         entries: &[AuditEntry],
     ) -> Result<HashMap<String, FieldView>> {
         let resources: BTreeSet<&str> = entries.iter().map(|e| e.resource.as_str()).collect();
+        let registered = crate::registry::store::names(&self.pool).await?;
         let mut views = HashMap::with_capacity(resources.len());
         for name in resources {
-            let Some(resource) = Resource::parse(name) else {
+            let Some(resource) = Resource::parse(name).filter(|_| registered.contains(name)) else {
                 continue;
             };
             let compiled = self

@@ -47,6 +47,14 @@ impl ApiClients {
         };
         let (pool, outbox) = self.users.parts();
         let mut tx = pool.begin().await?;
+        // Scopes name resources: only registered ones mean anything.
+        for scope in &new.scopes {
+            let resource = scope
+                .split_once(':')
+                .and_then(|(r, _)| crm_access::Resource::parse(r))
+                .ok_or_else(|| Error::Corrupt(format!("scope {scope:?} was not canonical")))?;
+            crate::registry::service::require_resource(&mut tx, resource, "scopes").await?;
+        }
         let user: User = match self.users.insert_in(&mut tx, user, None).await {
             Err(Error::Api(api)) if api.code == Code::AlreadyExists => {
                 return Err(taken().into());

@@ -1,6 +1,6 @@
 //! The organisation as values: departments, roles with their grants and field rules, a user's
 //! place ([`UserOrg`]), the validation of their input — and the vocabulary every decision is
-//! written in ([`Resource`], [`Action`], [`DataScope`], [`Visibility`], [`MaskKind`]), used by
+//! written in ([`Resource`] from `crm_access`, [`Action`], [`DataScope`], [`Visibility`], [`MaskKind`]), used by
 //! [`crate::access`], [`crate::sharing`] and [`crate::clients`] as well. Nothing here knows about
 //! gRPC or SQL. The enums' `as_str` names are what the database stores and events carry (they
 //! equal the serde names, which a test keeps true).
@@ -46,19 +46,9 @@ macro_rules! named_enum {
     };
 }
 
-named_enum! {
-    /// The kinds of records grants are about (owned by other services).
-    Resource {
-        Account = "account",
-        Contact = "contact",
-        Lead = "lead",
-        Opportunity = "opportunity",
-        Contract = "contract",
-        Ticket = "ticket",
-        Audit = "audit",
-        Organisation = "organisation",
-    }
-}
+/// The kinds of records grants are about: names in the registry, declared by the services that
+/// own them (one type for every service: `crm_access::Resource`).
+pub use crm_access::Resource;
 
 named_enum! {
     Action {
@@ -364,7 +354,6 @@ mod tests {
                 assert_eq!(serde_json::to_value(v).unwrap(), name(*v));
             }
         }
-        check(Resource::ALL, Resource::as_str);
         check(Action::ALL, Action::as_str);
         check(DataScope::ALL, DataScope::as_str);
         check(Visibility::ALL, Visibility::as_str);
@@ -414,7 +403,7 @@ mod tests {
         field_rule(
             &mut v,
             "rule.",
-            Resource::Contact,
+            Resource::CONTACT,
             "phone",
             Some(Visibility::ReadOnly),
             Some(MaskKind::Phone),
@@ -425,7 +414,7 @@ mod tests {
             field_rule(
                 &mut v,
                 "rule.",
-                Resource::Contact,
+                Resource::CONTACT,
                 "phone",
                 Some(visibility),
                 Some(MaskKind::Phone),

@@ -23,21 +23,6 @@ fn opt_id(id: Option<Uuid>) -> String {
 
 // --- enums ----------------------------------------------------------------------------------
 
-impl From<Resource> for pb::Resource {
-    fn from(r: Resource) -> Self {
-        match r {
-            Resource::Account => pb::Resource::Account,
-            Resource::Contact => pb::Resource::Contact,
-            Resource::Lead => pb::Resource::Lead,
-            Resource::Opportunity => pb::Resource::Opportunity,
-            Resource::Contract => pb::Resource::Contract,
-            Resource::Ticket => pb::Resource::Ticket,
-            Resource::Audit => pb::Resource::Audit,
-            Resource::Organisation => pb::Resource::Organisation,
-        }
-    }
-}
-
 impl From<Action> for pb::Action {
     fn from(a: Action) -> Self {
         match a {
@@ -105,28 +90,17 @@ fn one_of<T: Copy>(
     })
 }
 
-/// UNSPECIFIED and unknown numbers are violations (the value returned then is a placeholder
-/// that `into_result` never lets through).
-pub fn parse_resource(v: &mut Violations, field: &str, raw: i32) -> Resource {
-    let parsed = match pb::Resource::try_from(raw) {
-        Ok(pb::Resource::Account) => Some(Resource::Account),
-        Ok(pb::Resource::Contact) => Some(Resource::Contact),
-        Ok(pb::Resource::Lead) => Some(Resource::Lead),
-        Ok(pb::Resource::Opportunity) => Some(Resource::Opportunity),
-        Ok(pb::Resource::Contract) => Some(Resource::Contract),
-        Ok(pb::Resource::Ticket) => Some(Resource::Ticket),
-        Ok(pb::Resource::Audit) => Some(Resource::Audit),
-        Ok(pb::Resource::Organisation) => Some(Resource::Organisation),
-        Ok(pb::Resource::Unspecified) | Err(_) => None,
-    };
-    one_of(
-        v,
-        field,
-        parsed,
-        Resource::ALL,
-        |r| pb::Resource::from(r).as_str_name(),
-        Resource::Account,
-    )
+/// A resource named on the wire (`resource_name`, else the old enum `raw`); a missing or
+/// malformed name is a violation (the value returned then is a placeholder that `into_result`
+/// never lets through). Whether the resource is registered is the store's to check.
+pub fn parse_resource(v: &mut Violations, field: &str, name: &str, raw: i32) -> Resource {
+    Resource::from_wire(name, raw).unwrap_or_else(|| {
+        v.add(
+            field,
+            "must name a resource: 2 to 64 of a-z 0-9 _, starting with a letter",
+        );
+        Resource::ACCOUNT
+    })
 }
 
 pub fn parse_action(v: &mut Violations, field: &str, raw: i32) -> Action {
@@ -235,7 +209,8 @@ impl From<Department> for pb::Department {
 impl From<Grant> for pb::Grant {
     fn from(g: Grant) -> Self {
         pb::Grant {
-            resource: pb::Resource::from(g.resource) as i32,
+            resource: g.resource.to_pb() as i32,
+            resource_name: g.resource.to_string(),
             action: pb::Action::from(g.action) as i32,
             scope: pb::DataScope::from(g.scope) as i32,
         }
@@ -245,7 +220,8 @@ impl From<Grant> for pb::Grant {
 impl From<FieldRule> for pb::FieldRule {
     fn from(f: FieldRule) -> Self {
         pb::FieldRule {
-            resource: pb::Resource::from(f.resource) as i32,
+            resource: f.resource.to_pb() as i32,
+            resource_name: f.resource.to_string(),
             field: f.field,
             visibility: pb::FieldVisibility::from(f.visibility) as i32,
             mask: mask_pb(f.mask) as i32,
@@ -484,14 +460,14 @@ impl pb::org_service_server::OrgService for OrgApi {
         let expected = v.version("expected_version", r.expected_version);
         let grant = match r.grant {
             Some(g) => Grant {
-                resource: parse_resource(&mut v, "grant.resource", g.resource),
+                resource: parse_resource(&mut v, "grant.resource", &g.resource_name, g.resource),
                 action: parse_action(&mut v, "grant.action", g.action),
                 scope: parse_data_scope(&mut v, "grant.scope", g.scope),
             },
             None => {
                 v.add("grant", "is required");
                 Grant {
-                    resource: Resource::Account,
+                    resource: Resource::ACCOUNT,
                     action: Action::Read,
                     scope: DataScope::Own,
                 }
@@ -511,7 +487,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         let mut v = Violations::default();
         let role_id = v.id("role_id", &r.role_id);
         let expected = v.version("expected_version", r.expected_version);
-        let resource = parse_resource(&mut v, "resource", r.resource);
+        let resource = parse_resource(&mut v, "resource", &r.resource_name, r.resource);
         let action = parse_action(&mut v, "action", r.action);
         v.into_result()?;
         Ok(Response::new(
@@ -532,7 +508,8 @@ impl pb::org_service_server::OrgService for OrgApi {
         let expected = v.version("expected_version", r.expected_version);
         let rule = match r.rule {
             Some(f) => {
-                let resource = parse_resource(&mut v, "rule.resource", f.resource);
+                let resource =
+                    parse_resource(&mut v, "rule.resource", &f.resource_name, f.resource);
                 let visibility = parse_visibility(&mut v, "rule.visibility", f.visibility);
                 let mask = parse_mask(&mut v, "rule.mask", f.mask);
                 field_rule(&mut v, "rule.", resource, &f.field, visibility, mask)
@@ -540,7 +517,7 @@ impl pb::org_service_server::OrgService for OrgApi {
             None => {
                 v.add("rule", "is required");
                 FieldRule {
-                    resource: Resource::Account,
+                    resource: Resource::ACCOUNT,
                     field: String::new(),
                     visibility: Visibility::Hidden,
                     mask: None,
@@ -564,7 +541,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         let mut v = Violations::default();
         let role_id = v.id("role_id", &r.role_id);
         let expected = v.version("expected_version", r.expected_version);
-        let resource = parse_resource(&mut v, "resource", r.resource);
+        let resource = parse_resource(&mut v, "resource", &r.resource_name, r.resource);
         let field = field_name(&mut v, "field", &r.field);
         v.into_result()?;
         Ok(Response::new(

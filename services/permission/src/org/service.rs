@@ -6,6 +6,7 @@
 //! A write that changes nothing (setting what is already there) rolls back: no new version, no
 //! event. Refusals happen before anything is written, and the transaction is dropped with them.
 
+use crate::registry::service as registry;
 use crm_errors::{ApiError, Code, FieldViolation};
 use crm_events::outbox::{NewEvent, Outbox};
 use sqlx::{PgPool, Postgres, Transaction};
@@ -350,6 +351,7 @@ impl Org {
     ) -> Result<Written<Role>> {
         let mut tx = self.begin().await?;
         let mut role = lock_role(&mut tx, role_id, expected_version).await?;
+        registry::require_resource(tx.conn(), grant.resource, "grant.resource").await?;
         set_grant_in(&mut tx, &mut role, grant).await?;
         Self::finish(tx, role).await
     }
@@ -397,6 +399,14 @@ impl Org {
     ) -> Result<Written<Role>> {
         let mut tx = self.begin().await?;
         let mut role = lock_role(&mut tx, role_id, expected_version).await?;
+        registry::require_rule_field(
+            tx.conn(),
+            rule.resource,
+            &rule.field,
+            rule.mask,
+            ("rule.resource", "rule.field"),
+        )
+        .await?;
         set_field_rule_in(&mut tx, &mut role, rule).await?;
         Self::finish(tx, role).await
     }

@@ -32,9 +32,9 @@ fn access_pb(edit: bool) -> i32 {
 }
 
 /// Sharing records of the audit trail means nothing: refused.
-fn shareable(v: &mut Violations, field: &str, raw: i32) -> Resource {
-    let resource = parse_resource(v, field, raw);
-    if matches!(resource, Resource::Audit | Resource::Organisation) {
+fn shareable(v: &mut Violations, field: &str, name: &str, raw: i32) -> Resource {
+    let resource = parse_resource(v, field, name, raw);
+    if matches!(resource, Resource::AUDIT | Resource::ORGANISATION) {
         v.add(field, "only records of the services can be shared");
     }
     resource
@@ -42,7 +42,8 @@ fn shareable(v: &mut Violations, field: &str, raw: i32) -> Resource {
 
 fn share_pb(s: RecordShare) -> pb::RecordShare {
     pb::RecordShare {
-        resource: pb::Resource::from(s.resource) as i32,
+        resource: s.resource.to_pb() as i32,
+        resource_name: s.resource.to_string(),
         record_id: s.record_id.to_string(),
         user_id: s.user_id.to_string(),
         access: access_pb(s.edit),
@@ -64,7 +65,8 @@ fn rule_pb(r: SharingRule) -> pb::SharingRule {
     pb::SharingRule {
         id: r.id.to_string(),
         name: r.name,
-        resource: pb::Resource::from(r.resource) as i32,
+        resource: r.resource.to_pb() as i32,
+        resource_name: r.resource.to_string(),
         access: access_pb(r.edit),
         grantee_department_id,
         grantee_role_id,
@@ -94,7 +96,7 @@ impl pb::sharing_service_server::SharingService for SharingApi {
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
-            let resource = shareable(&mut v, "resource", r.resource);
+            let resource = shareable(&mut v, "resource", &r.resource_name, r.resource);
             let record_id = v.id("record_id", &r.record_id);
             let user_id = v.id("user_id", &r.user_id);
             let edit = parse_access(&mut v, "access", r.access);
@@ -119,7 +121,7 @@ impl pb::sharing_service_server::SharingService for SharingApi {
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
-            let resource = shareable(&mut v, "resource", r.resource);
+            let resource = shareable(&mut v, "resource", &r.resource_name, r.resource);
             let record_id = v.id("record_id", &r.record_id);
             let user_id = v.id("user_id", &r.user_id);
             v.into_result()?;
@@ -140,7 +142,7 @@ impl pb::sharing_service_server::SharingService for SharingApi {
     ) -> GrpcResult<pb::ListRecordSharesResponse> {
         let r = request.into_inner();
         let mut v = Violations::default();
-        let resource = shareable(&mut v, "resource", r.resource);
+        let resource = shareable(&mut v, "resource", &r.resource_name, r.resource);
         let record_id = v.id("record_id", &r.record_id);
         v.into_result()?;
         let shares = self.sharing.record_shares(resource, record_id).await?;
@@ -156,7 +158,7 @@ impl pb::sharing_service_server::SharingService for SharingApi {
         let r = request.into_inner();
         let mut v = Violations::default();
         let name = v.required("name", &r.name, 100);
-        let resource = shareable(&mut v, "resource", r.resource);
+        let resource = shareable(&mut v, "resource", &r.resource_name, r.resource);
         let edit = parse_access(&mut v, "access", r.access);
         let grantee = match (
             r.grantee_department_id.is_empty(),

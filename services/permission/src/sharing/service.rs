@@ -2,6 +2,7 @@
 //! creating and deleting sharing rules, and listing both. Every change is an organisation write
 //! ([`OrgTx`]): it moves the permission version and makes one event.
 
+use crate::registry::service as registry;
 use crm_errors::{ApiError, Code};
 use uuid::Uuid;
 
@@ -47,6 +48,7 @@ impl Sharing {
         edit: bool,
     ) -> Result<(RecordShare, i64)> {
         let mut tx = self.begin().await?;
+        registry::require_resource(tx.conn(), resource, "resource").await?;
         require(store::user_exists(tx.conn(), user_id).await?, "user_id")?;
         let share = RecordShare {
             resource,
@@ -76,6 +78,7 @@ impl Sharing {
         user_id: Uuid,
     ) -> Result<i64> {
         let mut tx = self.begin().await?;
+        registry::require_resource(tx.conn(), resource, "resource").await?;
         let removed = store::delete_share(tx.conn(), resource, record_id, user_id).await?;
         if removed > 0 {
             tx.event(
@@ -95,6 +98,7 @@ impl Sharing {
         record_id: Uuid,
     ) -> Result<Vec<RecordShare>> {
         let mut conn = self.org.pool().acquire().await?;
+        registry::require_resource(&mut conn, resource, "resource").await?;
         store::list_shares(&mut conn, resource, record_id).await
     }
 
@@ -116,11 +120,16 @@ impl Sharing {
                 require(store::role_exists(tx.conn(), id).await?, "grantee_role_id")?
             }
         }
-        if let Source::Department(id) = &source {
-            require(
+        registry::require_resource(tx.conn(), resource, "resource").await?;
+        match &source {
+            Source::Department(id) => require(
                 store::department_exists(tx.conn(), *id).await?,
                 "source_department_id",
-            )?;
+            )?,
+            Source::Condition { field, .. } => {
+                registry::require_condition_field(tx.conn(), resource, field, "condition.field")
+                    .await?
+            }
         }
         let rule = SharingRule {
             id: Uuid::now_v7(),

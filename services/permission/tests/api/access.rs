@@ -349,6 +349,7 @@ async fn explain_names_roles_grants_and_reasons() {
             let request = pb::ExplainRequest {
                 user_id: user.id.clone(),
                 resource: Resource::Lead as i32,
+                resource_name: String::new(),
                 action: action as i32,
                 record: record.map(|(owner, department)| pb::RecordRef {
                     owner_id: owner.id.clone(),
@@ -485,6 +486,7 @@ async fn unknown_users_are_denied_and_bad_questions_are_invalid() {
         .check(pb::CheckRequest {
             user_id: stranger.clone(),
             resource: Resource::Lead as i32,
+            resource_name: String::new(),
             action: Action::Read as i32,
             record: None,
         })
@@ -499,6 +501,7 @@ async fn unknown_users_are_denied_and_bad_questions_are_invalid() {
         .check(pb::CheckRequest {
             user_id: "nobody".into(),
             resource: 0,
+            resource_name: String::new(),
             action: 99,
             record: Some(pb::RecordRef {
                 owner_id: "x".into(),
@@ -523,6 +526,7 @@ async fn unknown_users_are_denied_and_bad_questions_are_invalid() {
         .compile_scope(pb::CompileScopeRequest {
             user_id: stranger.clone(),
             resource: Resource::Lead as i32,
+            resource_name: String::new(),
             action: 0,
         })
         .await
@@ -532,6 +536,7 @@ async fn unknown_users_are_denied_and_bad_questions_are_invalid() {
         .explain(pb::ExplainRequest {
             user_id: stranger,
             resource: -3,
+            resource_name: String::new(),
             action: Action::Read as i32,
             record: None,
         })

@@ -51,6 +51,7 @@ async fn bootstrap_clients_are_created_with_their_roles_and_secret() {
         .check(pb::CheckRequest {
             user_id: user.to_string(),
             resource: pb::Resource::Account as i32,
+            resource_name: String::new(),
             action: pb::Action::Delete as i32,
             record: None,
         })

@@ -7,14 +7,12 @@
 use std::time::Duration;
 
 use crm_access::{Access, Scope};
-use crm_events::Envelope;
 use crm_proto::permission as pb;
 use pb::{Action, DataScope, FieldVisibility, MaskKind, Resource};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, eventually, spawn_with};
+use crate::helpers::{TestApp, event, eventually, publish, spawn_with};
 
 const PHONE: &str = "13812345678";
 const NEW_PHONE: &str = "13899995678";
@@ -22,39 +20,11 @@ const EMAIL: &str = "zhang@example.com";
 const NEW_EMAIL: &str = "li@example.com";
 const WEBSITE: &str = "https://acme.example";
 
-fn event(source: &str, event_type: &str, subject: &str, data: Value) -> Envelope {
-    Envelope::new(
-        Uuid::now_v7(),
-        source,
-        event_type,
-        subject,
-        chrono::Utc::now(),
-        data,
-    )
-}
-
-async fn publish(topic: &str, events: &[Envelope]) {
-    let settings = crm_testkit::kafka_settings(crm_testkit::kafka_brokers());
-    let producer: FutureProducer = crm_events::kafka::producer_config(&settings)
-        .create()
-        .expect("producer");
-    for e in events {
-        let payload = e.to_bytes().unwrap();
-        producer
-            .send(
-                FutureRecord::to(topic).key(&e.subject).payload(&payload),
-                Duration::from_secs(10),
-            )
-            .await
-            .expect("published");
-    }
-}
-
 /// The entries about `record` as `reader` gets them, newest first (the gateway would send the
 /// reader's `audit:read` scope; `all` here).
 async fn trail(app: &TestApp, reader: &pb::User, record: &str) -> Vec<pb::AuditEntry> {
     let access = Access::new(reader.id.parse().unwrap()).with(
-        crm_access::Resource::Audit,
+        crm_access::Resource::AUDIT,
         crm_access::Action::Read,
         Scope::everything(),
     );

@@ -228,6 +228,7 @@ async fn the_seed_never_overwrites_what_exists() {
             role_id: auditor.id.clone(),
             expected_version: auditor.version,
             resource: Resource::Contract as i32,
+            resource_name: String::new(),
             action: Action::Read as i32,
         })
         .await

@@ -109,6 +109,7 @@ pub async fn spawn_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let db = sqlx::PgPool::connect(settings.database.url())
         .await
         .expect("test pool");
+    declare_resources(&db).await;
     let signed = crm_testkit::identity::signed(channel.clone(), "permission");
     TestApp {
         auth: AuthServiceClient::new(signed.clone()),
@@ -323,6 +324,7 @@ impl TestApp {
                 expected_version: current.version,
                 grant: Some(pb::Grant {
                     resource: resource as i32,
+                    resource_name: String::new(),
                     action: action as i32,
                     scope: scope as i32,
                 }),
@@ -348,6 +350,7 @@ impl TestApp {
                 expected_version: current.version,
                 rule: Some(pb::FieldRule {
                     resource: resource as i32,
+                    resource_name: String::new(),
                     field: field.into(),
                     visibility: visibility as i32,
                     mask: mask as i32,
@@ -449,6 +452,7 @@ impl TestApp {
             .compile_scope(pb::CompileScopeRequest {
                 user_id: user.id.clone(),
                 resource: resource as i32,
+                resource_name: String::new(),
                 action: action as i32,
             })
             .await
@@ -468,6 +472,7 @@ impl TestApp {
             .check(pb::CheckRequest {
                 user_id: user.id.clone(),
                 resource: resource as i32,
+                resource_name: String::new(),
                 action: action as i32,
                 record: record.map(|(owner, department)| pb::RecordRef {
                     owner_id: owner.id.clone(),
@@ -504,4 +509,80 @@ impl TestApp {
 /// The error code a refused call carries, as a client of the gateway would see it.
 pub fn api_code(status: &tonic::Status) -> crm_errors::Code {
     crm_errors::ApiError::from_status(status).code
+}
+
+/// What the owning services would declare when they start (`crm_record::registry`): the
+/// resources these tests grant on, with the fields their rules and conditions name.
+pub async fn declare_resources(db: &sqlx::PgPool) {
+    use crm_record::registry::{Declaration, DeclaredField, DeclaredResource};
+    let field = |name: &str, kind: &str, condition: bool| DeclaredField {
+        name: name.into(),
+        kind: kind.into(),
+        governed: name != "id",
+        condition,
+    };
+    let resource = |name: &str| DeclaredResource {
+        name: name.into(),
+        fields: vec![
+            field("id", "reference", false),
+            field("name", "text", false),
+            field("phone", "phone", false),
+            field("email", "email", false),
+            field("website", "url", false),
+            field("notes", "text", false),
+            field("ssn", "text", false),
+            field("industry", "text", true),
+            field("grade", "choice", true),
+        ],
+    };
+    for (owner, names) in [
+        ("customer", &["account", "contact"][..]),
+        ("sales", &["lead", "opportunity", "contract"][..]),
+        ("ticket", &["ticket"][..]),
+    ] {
+        let declaration = Declaration {
+            owner: owner.into(),
+            resources: names.iter().map(|n| resource(n)).collect(),
+        };
+        crm_permission::registry::declare(db, &declaration)
+            .await
+            .expect("declare resources");
+    }
+}
+
+/// A CloudEvent as an owning service would publish it.
+pub fn event(
+    source: &str,
+    event_type: &str,
+    subject: &str,
+    data: serde_json::Value,
+) -> crm_events::Envelope {
+    crm_events::Envelope::new(
+        uuid::Uuid::now_v7(),
+        source,
+        event_type,
+        subject,
+        chrono::Utc::now(),
+        data,
+    )
+}
+
+/// Publishes `events` on `topic`, keyed by subject, as an owning service's relay would.
+pub async fn publish(topic: &str, events: &[crm_events::Envelope]) {
+    let settings = crm_testkit::kafka_settings(crm_testkit::kafka_brokers());
+    let producer: rdkafka::producer::FutureProducer = crm_events::kafka::producer_config(&settings)
+        .create()
+        .expect("producer");
+    for e in events {
+        let payload = e.to_bytes().unwrap();
+        producer
+            .send(
+                rdkafka::producer::FutureRecord::to(topic)
+                    .key(&e.subject)
+                    .payload(&payload),
+                std::time::Duration::from_secs(10),
+            )
+            .await
+            .expect("published");
+    }
 }

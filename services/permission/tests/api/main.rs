@@ -17,6 +17,7 @@ mod lockout;
 mod login;
 mod org_events;
 mod preferences;
+mod registry;
 mod roles;
 mod sessions;
 mod user_org;

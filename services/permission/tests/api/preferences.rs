@@ -21,7 +21,7 @@ fn user_context(user: &pb::User) -> Access {
 }
 
 fn admin_context(user: &pb::User) -> Access {
-    user_context(user).with(Resource::Organisation, Action::Update, Scope::everything())
+    user_context(user).with(Resource::ORGANISATION, Action::Update, Scope::everything())
 }
 
 fn profile(
@@ -274,7 +274,7 @@ async fn only_the_user_or_an_organisation_administrator_may_change_a_profile() {
     assert_eq!(err.code(), Code::PermissionDenied);
     // A grant to read is not one to change.
     let reader =
-        user_context(&mallory).with(Resource::Organisation, Action::Read, Scope::everything());
+        user_context(&mallory).with(Resource::ORGANISATION, Action::Read, Scope::everything());
     let err = app
         .users
         .clone()

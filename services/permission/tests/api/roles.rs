@@ -43,11 +43,13 @@ async fn roles_carry_their_grants_and_field_rules() {
         [
             pb::Grant {
                 resource: Resource::Account as i32,
+                resource_name: "account".into(),
                 action: Action::Read as i32,
                 scope: DataScope::Own as i32,
             },
             pb::Grant {
                 resource: Resource::Lead as i32,
+                resource_name: "lead".into(),
                 action: Action::Read as i32,
                 scope: DataScope::OwnAndSubordinates as i32,
             },
@@ -74,6 +76,7 @@ async fn roles_carry_their_grants_and_field_rules() {
             role_id: rep.id.clone(),
             expected_version: 5,
             resource: Resource::Ticket as i32,
+            resource_name: String::new(),
             action: Action::Approve as i32,
         })
         .await
@@ -85,6 +88,7 @@ async fn roles_carry_their_grants_and_field_rules() {
             role_id: rep.id.clone(),
             expected_version: 5,
             resource: Resource::Account as i32,
+            resource_name: String::new(),
             action: Action::Read as i32,
         })
         .await
@@ -96,6 +100,7 @@ async fn roles_carry_their_grants_and_field_rules() {
             role_id: rep.id.clone(),
             expected_version: 6,
             resource: Resource::Contact as i32,
+            resource_name: String::new(),
             field: "phone".into(),
         })
         .await
@@ -291,6 +296,7 @@ async fn bad_role_writes_are_refused_and_write_nothing() {
             expected_version: 1,
             grant: Some(pb::Grant {
                 resource: 0,
+                resource_name: String::new(),
                 action: 99,
                 scope: -1,
             }),
@@ -313,6 +319,7 @@ async fn bad_role_writes_are_refused_and_write_nothing() {
     assert_eq!(violated_fields(&err), ["expected_version", "grant"]);
     let ok_grant = Some(pb::Grant {
         resource: Resource::Ticket as i32,
+        resource_name: String::new(),
         action: Action::Read as i32,
         scope: DataScope::Department as i32,
     });
@@ -320,7 +327,7 @@ async fn bad_role_writes_are_refused_and_write_nothing() {
         .set_grant(pb::SetGrantRequest {
             role_id: unknown.clone(),
             expected_version: 1,
-            grant: ok_grant,
+            grant: ok_grant.clone(),
         })
         .await
         .unwrap_err();
@@ -339,6 +346,7 @@ async fn bad_role_writes_are_refused_and_write_nothing() {
             role_id: role.id.clone(),
             expected_version: 1,
             resource: 42,
+            resource_name: String::new(),
             action: 0,
         })
         .await
@@ -351,6 +359,7 @@ async fn bad_role_writes_are_refused_and_write_nothing() {
         expected_version: 1,
         rule: Some(pb::FieldRule {
             resource: Resource::Contact as i32,
+            resource_name: String::new(),
             field: field.into(),
             visibility: visibility as i32,
             mask,

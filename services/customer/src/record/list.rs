@@ -1,12 +1,12 @@
-//! Filters of account and contact lists. Paging (keyset cursors bound to the sort and these
-//! filters), the scope predicate and text search come from `crm_record::page`.
+//! A list request of accounts or contacts, validated: its filters, and a keyset cursor bound
+//! to the sort and these filters (`crm_record::page`). No I/O: the filters' SQL is
+//! `super::store::push_filters`.
 
-use crm_record::Table;
 use crm_record::page::{Keyset, Sort};
-use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::domain::{LifecycleStatus, Violations};
+use super::domain::LifecycleStatus;
+use crate::validation::{self, Violations};
 
 /// A validated list request.
 #[derive(Debug, Clone)]
@@ -42,8 +42,8 @@ impl ListQuery {
         let account_id = (!raw.account_id.is_empty())
             .then(|| v.uuid("account_id", raw.account_id))
             .flatten();
-        let tag = v.optional("tag", raw.tag, crate::domain::MAX_TAG);
-        let text = v.optional("query", raw.text, crate::domain::MAX_NAME);
+        let tag = v.optional("tag", raw.tag, validation::MAX_TAG);
+        let text = v.optional("query", raw.text, validation::MAX_NAME);
         // A cursor is bound to these values: used with other filters, it is refused.
         let owner = owner_id.map(|u| u.to_string()).unwrap_or_default();
         let account = account_id.map(|u| u.to_string()).unwrap_or_default();
@@ -71,29 +71,6 @@ impl ListQuery {
             text,
             account_id,
         })
-    }
-
-    /// Appends the filters as `AND …` (after `Table::select`'s live-row and scope predicate); a
-    /// count runs with these alone.
-    pub fn push_filters(&self, b: &mut QueryBuilder<Postgres>, table: &Table) {
-        if let Some(owner) = self.owner_id {
-            b.push(" AND owner_id = ").push_bind(owner);
-        }
-        if let Some(tag) = &self.tag {
-            b.push(" AND tags @> ARRAY[")
-                .push_bind(tag.clone())
-                .push("]::text[]");
-        }
-        if let Some(status) = self.status {
-            b.push(" AND lifecycle_status = ")
-                .push_bind(status.as_str());
-        }
-        if let Some(account) = self.account_id {
-            b.push(" AND account_id = ").push_bind(account);
-        }
-        if let Some(text) = &self.text {
-            table.push_search(b, text);
-        }
     }
 }
 

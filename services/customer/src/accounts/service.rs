@@ -1,0 +1,165 @@
+//! The use cases of accounts ([`Accounts`]): create, read, update, delete, list.
+//!
+//! Every write: one transaction that locks the row, checks the expected version, changes it and
+//! enqueues its event in the outbox; after commit, the relay is woken and the cache is moved to
+//! the new version ([`Records`]). Reads go through the versioned cache. Deleting an account
+//! asks [`crate::contacts::store`] whether contacts still point at it, in the same transaction.
+
+use crm_access::{Access, Action, Resource};
+use crm_errors::{ApiError, Code};
+use crm_record::authz::{authorize, authorize_create, authorize_move, default_department, shown};
+use crm_record::page::{Page, SortKey};
+use crm_record::{Record, now};
+use uuid::Uuid;
+
+use super::domain::{Account, AccountPatch, NewAccount};
+use super::store;
+use crate::contacts;
+use crate::error::Result;
+use crate::record::list::ListQuery;
+use crate::record::service::{Records, page};
+use crate::record::store::Lock;
+
+/// Accounts' use cases.
+#[derive(Clone)]
+pub struct Accounts {
+    records: Records,
+}
+
+impl Accounts {
+    pub fn new(records: Records) -> Self {
+        Self { records }
+    }
+
+    pub async fn create(&self, access: &Access, new: NewAccount) -> Result<Account> {
+        let department_id = default_department::<Account>(access, new.department_id);
+        authorize_create::<Account>(
+            access,
+            (Some(new.owner_id), department_id),
+            new.fields_set(),
+        )?;
+        let now = now();
+        let account = Account {
+            id: Uuid::now_v7(),
+            name: new.name,
+            website: new.website,
+            industry: new.industry,
+            phone: new.phone,
+            email: new.email,
+            owner_id: new.owner_id,
+            department_id,
+            tags: new.tags,
+            lifecycle_status: new.lifecycle_status,
+            grade: new.grade,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.records.pool().begin().await?;
+        store::insert_account(&mut tx, &account).await?;
+        self.records.write(&mut tx, access, &account, None).await?;
+        tx.commit().await?;
+        self.records
+            .committed(account.id, account.version, Some(&account))
+            .await;
+        Ok(shown(access, Action::Create, account))
+    }
+
+    pub async fn get(&self, access: &Access, id: Uuid) -> Result<Account> {
+        self.records
+            .get(access, id, async |c| {
+                store::get_account(c, id, Lock::None).await
+            })
+            .await
+    }
+
+    pub async fn update(
+        &self,
+        access: &Access,
+        id: Uuid,
+        expected_version: i64,
+        patch: AccountPatch,
+    ) -> Result<Account> {
+        let mut tx = self.records.pool().begin().await?;
+        let mut account = store::get_account(&mut tx, id, Lock::Update)
+            .await?
+            .ok_or_else(crm_record::authz::not_found::<Account>)?;
+        authorize(access, Action::Update, &account)?;
+        access
+            .scope(Resource::ACCOUNT, Action::Update)?
+            .check_writable(patch.fields_set())?;
+        ApiError::check_version(expected_version, account.version)?;
+        let before = account.place();
+        let changes = account.apply(patch);
+        authorize_move::<Account>(access, before, account.place())?;
+        if changes.is_empty() {
+            // Nothing changed: no new version, no event.
+            tx.rollback().await?;
+            return Ok(shown(access, Action::Update, account));
+        }
+        account.version += 1;
+        account.updated_at = now();
+        store::update_account(&mut tx, &account).await?;
+        self.records
+            .write(&mut tx, access, &account, Some(changes))
+            .await?;
+        tx.commit().await?;
+        self.records
+            .committed(account.id, account.version, Some(&account))
+            .await;
+        Ok(shown(access, Action::Update, account))
+    }
+
+    /// Refuses while the account still has contacts: deleting it would orphan them.
+    pub async fn delete(
+        &self,
+        access: &Access,
+        id: Uuid,
+        expected_version: Option<i64>,
+    ) -> Result<i64> {
+        self.records
+            .delete::<Account>(
+                access,
+                id,
+                expected_version,
+                async |c| store::get_account(c, id, Lock::Update).await,
+                async |c| {
+                    let n = contacts::store::live_contacts_of(c, id).await?;
+                    if n > 0 {
+                        return Err(ApiError::new(
+                            Code::FailedPrecondition,
+                            format!(
+                                "the account still has {n} contact(s): delete or move them first"
+                            ),
+                        )
+                        .into());
+                    }
+                    Ok(())
+                },
+            )
+            .await
+    }
+
+    /// A page of the accounts in the caller's READ scope (EXPORT for exports).
+    pub async fn list(
+        &self,
+        access: &Access,
+        action: Action,
+        q: &ListQuery,
+        with_total: bool,
+    ) -> Result<Page<Account>> {
+        let scope = access.scope(Resource::ACCOUNT, action)?;
+        let mut conn = self.records.pool().acquire().await?;
+        let rows = store::list_accounts(&mut conn, q, scope).await?;
+        let total = match with_total {
+            true => Some(store::count_accounts(&mut conn, q, scope).await?),
+            false => None,
+        };
+        Ok(page(q, rows, scope, total, |a| SortKey {
+            id: a.id,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+            name: a.name.clone(),
+        }))
+    }
+}

@@ -1,0 +1,185 @@
+//! The use cases of contacts ([`Contacts`]): create, read, update, delete, list.
+//!
+//! Every write: one transaction that locks the row, checks the expected version, changes it and
+//! enqueues its event in the outbox; after commit, the relay is woken and the cache is moved to
+//! the new version ([`Records`]). Reads go through the versioned cache. A contact's account
+//! must exist and be readable by the caller: it is read (and share-locked, so it cannot be
+//! deleted meanwhile) through [`crate::accounts::store`], in the write's transaction.
+
+use crm_access::{Access, Action, Resource};
+use crm_errors::ApiError;
+use crm_record::authz::{authorize, authorize_create, authorize_move, default_department, shown};
+use crm_record::page::{Page, SortKey};
+use crm_record::{Record, now};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::domain::{Contact, ContactPatch, NewContact};
+use super::store;
+use crate::accounts;
+use crate::error::Result;
+use crate::record::list::ListQuery;
+use crate::record::service::{Records, page};
+use crate::record::store::Lock;
+
+/// Contacts' use cases.
+#[derive(Clone)]
+pub struct Contacts {
+    records: Records,
+}
+
+impl Contacts {
+    pub fn new(records: Records) -> Self {
+        Self { records }
+    }
+
+    /// A contact's account must exist and be one the caller may read; one they may not is
+    /// "no such account" too, so contacts reveal no account.
+    async fn require_account(
+        &self,
+        tx: &mut PgConnection,
+        access: &Access,
+        account_id: Uuid,
+    ) -> Result<()> {
+        let account = accounts::store::get_account(tx, account_id, Lock::Share).await?;
+        let visible = account.is_some_and(|a| {
+            let (owner, department) = a.place();
+            access
+                .get(Resource::ACCOUNT, Action::Read)
+                .is_some_and(|s| s.covers_record(a.id, owner, department, |f| a.attribute(f)))
+        });
+        if !visible {
+            return Err(ApiError::invalid(vec![crm_errors::FieldViolation::new(
+                "account_id",
+                "no such account",
+            )])
+            .into());
+        }
+        Ok(())
+    }
+
+    pub async fn create(&self, access: &Access, new: NewContact) -> Result<Contact> {
+        let department_id = default_department::<Contact>(access, new.department_id);
+        authorize_create::<Contact>(
+            access,
+            (Some(new.owner_id), department_id),
+            new.fields_set(),
+        )?;
+        let now = now();
+        let contact = Contact {
+            id: Uuid::now_v7(),
+            account_id: new.account_id,
+            first_name: new.first_name,
+            last_name: new.last_name,
+            email: new.email,
+            phone: new.phone,
+            title: new.title,
+            owner_id: new.owner_id,
+            department_id,
+            tags: new.tags,
+            lifecycle_status: new.lifecycle_status,
+            grade: new.grade,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.records.pool().begin().await?;
+        self.require_account(&mut tx, access, contact.account_id)
+            .await?;
+        store::insert_contact(&mut tx, &contact).await?;
+        self.records.write(&mut tx, access, &contact, None).await?;
+        tx.commit().await?;
+        self.records
+            .committed(contact.id, contact.version, Some(&contact))
+            .await;
+        Ok(shown(access, Action::Create, contact))
+    }
+
+    pub async fn get(&self, access: &Access, id: Uuid) -> Result<Contact> {
+        self.records
+            .get(access, id, async |c| {
+                store::get_contact(c, id, Lock::None).await
+            })
+            .await
+    }
+
+    pub async fn update(
+        &self,
+        access: &Access,
+        id: Uuid,
+        expected_version: i64,
+        patch: ContactPatch,
+    ) -> Result<Contact> {
+        let mut tx = self.records.pool().begin().await?;
+        let mut contact = store::get_contact(&mut tx, id, Lock::Update)
+            .await?
+            .ok_or_else(crm_record::authz::not_found::<Contact>)?;
+        authorize(access, Action::Update, &contact)?;
+        access
+            .scope(Resource::CONTACT, Action::Update)?
+            .check_writable(patch.fields_set())?;
+        ApiError::check_version(expected_version, contact.version)?;
+        if let Some(account_id) = patch.account_id.filter(|a| *a != contact.account_id) {
+            self.require_account(&mut tx, access, account_id).await?;
+        }
+        let before = contact.place();
+        let changes = contact.apply(patch);
+        authorize_move::<Contact>(access, before, contact.place())?;
+        if changes.is_empty() {
+            // Nothing changed: no new version, no event.
+            tx.rollback().await?;
+            return Ok(shown(access, Action::Update, contact));
+        }
+        contact.version += 1;
+        contact.updated_at = now();
+        store::update_contact(&mut tx, &contact).await?;
+        self.records
+            .write(&mut tx, access, &contact, Some(changes))
+            .await?;
+        tx.commit().await?;
+        self.records
+            .committed(contact.id, contact.version, Some(&contact))
+            .await;
+        Ok(shown(access, Action::Update, contact))
+    }
+
+    pub async fn delete(
+        &self,
+        access: &Access,
+        id: Uuid,
+        expected_version: Option<i64>,
+    ) -> Result<i64> {
+        self.records
+            .delete::<Contact>(
+                access,
+                id,
+                expected_version,
+                async |c| store::get_contact(c, id, Lock::Update).await,
+                async |_| Ok(()),
+            )
+            .await
+    }
+
+    /// A page of the contacts in the caller's READ scope (EXPORT for exports).
+    pub async fn list(
+        &self,
+        access: &Access,
+        action: Action,
+        q: &ListQuery,
+        with_total: bool,
+    ) -> Result<Page<Contact>> {
+        let scope = access.scope(Resource::CONTACT, action)?;
+        let mut conn = self.records.pool().acquire().await?;
+        let rows = store::list_contacts(&mut conn, q, scope).await?;
+        let total = match with_total {
+            true => Some(store::count_contacts(&mut conn, q, scope).await?),
+            false => None,
+        };
+        Ok(page(q, rows, scope, total, |c| SortKey {
+            id: c.id,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            name: c.first_name.clone(),
+        }))
+    }
+}

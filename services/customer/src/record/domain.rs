@@ -1,0 +1,80 @@
+//! What every customer record is: its lifecycle status and grade, the built-in fields accounts
+//! and contacts have alike, and the names of the fields a write sets. No I/O.
+
+use crm_record::Field;
+use serde::{Deserialize, Serialize};
+
+pub use crm_record::event::Changes;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LifecycleStatus {
+    Prospect,
+    Active,
+    Inactive,
+    Churned,
+}
+
+impl LifecycleStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Prospect => "prospect",
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+            Self::Churned => "churned",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Prospect, Self::Active, Self::Inactive, Self::Churned]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Grade {
+    A,
+    B,
+    C,
+    D,
+}
+
+impl Grade {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::A => "A",
+            Self::B => "B",
+            Self::C => "C",
+            Self::D => "D",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::A, Self::B, Self::C, Self::D]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// Fields accounts and contacts share beyond the system ones (each kind's own list,
+/// `account_fields` / `contact_fields`, re-exports them).
+pub mod shared_fields {
+    use crm_record::field::{Field, FieldKind};
+
+    pub const EMAIL: Field = Field::new("email", FieldKind::Email);
+    pub const PHONE: Field = Field::new("phone", FieldKind::Phone);
+    pub const TAGS: Field = Field::new("tags", FieldKind::TextList);
+    pub const LIFECYCLE_STATUS: Field = Field::new("lifecycle_status", FieldKind::Choice);
+    pub const GRADE: Field = Field::new("grade", FieldKind::Choice);
+}
+
+/// The names of the fields whose flag is set (what a new record or a patch writes, for the
+/// writable checks of field rules).
+pub fn names(fields: &[(Field, bool)]) -> Vec<&'static str> {
+    fields
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(f, _)| f.name())
+        .collect()
+}
