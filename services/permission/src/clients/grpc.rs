@@ -1,5 +1,8 @@
 //! The gRPC edge of API clients: `crm.permission.v1.ApiClientService`. Converts wire types into
-//! validated domain values and results back; a new or rotated secret is shown here once.
+//! validated domain values and results back; a new or rotated secret is shown here once. Who may
+//! call what is checked here ([`crate::actor`]): a user needs the `organisation` grant for the
+//! action (READ, or UPDATE for the read before a change; CREATE; UPDATE), and the events name
+//! them as the actor.
 
 use crm_proto::permission as pb;
 use secrecy::ExposeSecret;
@@ -61,40 +64,60 @@ impl pb::api_client_service_server::ApiClientService for ApiClientApi {
         &self,
         request: Request<pb::CreateApiClientRequest>,
     ) -> GrpcResult<pb::CreatedApiClient> {
-        let r = request.into_inner();
-        let new = NewApiClient::parse(&r.client_id, &r.name, &r.scopes, r.requests_per_window)?;
-        Ok(Response::new(self.clients.create(new).await?.into()))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Create, async move {
+            let r = request.into_inner();
+            let new = NewApiClient::parse(&r.client_id, &r.name, &r.scopes, r.requests_per_window)?;
+            Ok(Response::new(self.clients.create(new).await?.into()))
+        })
+        .await
     }
 
     async fn get_api_client(
         &self,
         request: Request<pb::GetApiClientRequest>,
     ) -> GrpcResult<pb::ApiClient> {
-        let key = client_key(&request.get_ref().id)?;
-        Ok(Response::new(self.clients.get(&key).await?.into()))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped_any(
+            caller,
+            &[crm_access::Action::Read, crm_access::Action::Update],
+            async move {
+                let key = client_key(&request.get_ref().id)?;
+                Ok(Response::new(self.clients.get(&key).await?.into()))
+            },
+        )
+        .await
     }
 
     async fn rotate_api_client_secret(
         &self,
         request: Request<pb::RotateApiClientSecretRequest>,
     ) -> GrpcResult<pb::CreatedApiClient> {
-        let key = client_key(&request.get_ref().id)?;
-        Ok(Response::new(
-            self.clients.rotate_secret(&key).await?.into(),
-        ))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Update, async move {
+            let key = client_key(&request.get_ref().id)?;
+            Ok(Response::new(
+                self.clients.rotate_secret(&key).await?.into(),
+            ))
+        })
+        .await
     }
 
     async fn set_api_client_status(
         &self,
         request: Request<pb::SetApiClientStatusRequest>,
     ) -> GrpcResult<pb::ApiClient> {
-        let r = request.into_inner();
-        let key = client_key(&r.id)?;
-        let mut v = Violations::default();
-        let status = status(&mut v, "status", r.status);
-        v.into_result()?;
-        Ok(Response::new(
-            self.clients.set_status(&key, status).await?.into(),
-        ))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Update, async move {
+            let r = request.into_inner();
+            let key = client_key(&r.id)?;
+            let mut v = Violations::default();
+            let status = status(&mut v, "status", r.status);
+            v.into_result()?;
+            Ok(Response::new(
+                self.clients.set_status(&key, status).await?.into(),
+            ))
+        })
+        .await
     }
 }

@@ -310,92 +310,136 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::CreateDepartmentRequest>,
     ) -> GrpcResult<pb::DepartmentResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let new = NewDepartment {
-            name: v.required("name", &r.name, domain::MAX_DEPARTMENT_NAME),
-            parent_id: v.optional_uuid("parent_id", &r.parent_id),
-        };
-        v.into_result()?;
-        Ok(Response::new(self.org.create_department(new).await?.into()))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Create, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let new = NewDepartment {
+                name: v.required("name", &r.name, domain::MAX_DEPARTMENT_NAME),
+                parent_id: v.optional_uuid("parent_id", &r.parent_id),
+            };
+            v.into_result()?;
+            Ok(Response::new(self.org.create_department(new).await?.into()))
+        })
+        .await
     }
 
     async fn get_department(
         &self,
         request: Request<pb::GetDepartmentRequest>,
     ) -> GrpcResult<pb::Department> {
-        let id = parse_id("id", &request.get_ref().id)?;
-        Ok(Response::new(self.org.get_department(id).await?.into()))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped_any(
+            caller,
+            &[
+                crm_access::Action::Read,
+                crm_access::Action::Update,
+                crm_access::Action::Delete,
+            ],
+            async move {
+                let id = parse_id("id", &request.get_ref().id)?;
+                Ok(Response::new(self.org.get_department(id).await?.into()))
+            },
+        )
+        .await
     }
 
     async fn list_departments(
         &self,
-        _: Request<pb::ListDepartmentsRequest>,
+        request: Request<pb::ListDepartmentsRequest>,
     ) -> GrpcResult<pb::ListDepartmentsResponse> {
-        let (departments, permission_version) = self.org.list_departments().await?;
-        Ok(Response::new(pb::ListDepartmentsResponse {
-            departments: departments.into_iter().map(Into::into).collect(),
-            permission_version,
-        }))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Read, async move {
+            let (departments, permission_version) = self.org.list_departments().await?;
+            Ok(Response::new(pb::ListDepartmentsResponse {
+                departments: departments.into_iter().map(Into::into).collect(),
+                permission_version,
+            }))
+        })
+        .await
     }
 
     async fn update_department(
         &self,
         request: Request<pb::UpdateDepartmentRequest>,
     ) -> GrpcResult<pb::DepartmentResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let id = v.id("id", &r.id);
-        let expected = v.version("expected_version", r.expected_version);
-        let patch = DepartmentPatch {
-            name: r
-                .name
-                .map(|n| v.required("name", &n, domain::MAX_DEPARTMENT_NAME)),
-            parent_id: patch_ref(&mut v, "parent_id", r.parent_id),
-        };
-        v.into_result()?;
-        Ok(Response::new(
-            self.org
-                .update_department(id, expected, patch)
-                .await?
-                .into(),
-        ))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Update, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let id = v.id("id", &r.id);
+            let expected = v.version("expected_version", r.expected_version);
+            let patch = DepartmentPatch {
+                name: r
+                    .name
+                    .map(|n| v.required("name", &n, domain::MAX_DEPARTMENT_NAME)),
+                parent_id: patch_ref(&mut v, "parent_id", r.parent_id),
+            };
+            v.into_result()?;
+            Ok(Response::new(
+                self.org
+                    .update_department(id, expected, patch)
+                    .await?
+                    .into(),
+            ))
+        })
+        .await
     }
 
     async fn delete_department(
         &self,
         request: Request<pb::DeleteDepartmentRequest>,
     ) -> GrpcResult<pb::DeleteResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let id = v.id("id", &r.id);
-        let expected = delete_version(&mut v, "expected_version", r.expected_version);
-        v.into_result()?;
-        let permission_version = self.org.delete_department(id, expected).await?;
-        Ok(Response::new(pb::DeleteResponse {
-            id: id.to_string(),
-            permission_version,
-        }))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Delete, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let id = v.id("id", &r.id);
+            let expected = delete_version(&mut v, "expected_version", r.expected_version);
+            v.into_result()?;
+            let permission_version = self.org.delete_department(id, expected).await?;
+            Ok(Response::new(pb::DeleteResponse {
+                id: id.to_string(),
+                permission_version,
+            }))
+        })
+        .await
     }
 
     async fn create_role(
         &self,
         request: Request<pb::CreateRoleRequest>,
     ) -> GrpcResult<pb::RoleResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let new = NewRole {
-            name: role_name(&mut v, "name", &r.name),
-            description: v.optional("description", &r.description, domain::MAX_DESCRIPTION),
-            parent_role_id: v.optional_uuid("parent_role_id", &r.parent_role_id),
-        };
-        v.into_result()?;
-        Ok(Response::new(self.org.create_role(new).await?.into()))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Create, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let new = NewRole {
+                name: role_name(&mut v, "name", &r.name),
+                description: v.optional("description", &r.description, domain::MAX_DESCRIPTION),
+                parent_role_id: v.optional_uuid("parent_role_id", &r.parent_role_id),
+            };
+            v.into_result()?;
+            Ok(Response::new(self.org.create_role(new).await?.into()))
+        })
+        .await
     }
 
     async fn get_role(&self, request: Request<pb::GetRoleRequest>) -> GrpcResult<pb::Role> {
-        let id = parse_id("id", &request.get_ref().id)?;
-        Ok(Response::new(self.org.get_role(id).await?.into()))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped_any(
+            caller,
+            &[
+                crm_access::Action::Read,
+                crm_access::Action::Update,
+                crm_access::Action::Delete,
+            ],
+            async move {
+                let id = parse_id("id", &request.get_ref().id)?;
+                Ok(Response::new(self.org.get_role(id).await?.into()))
+            },
+        )
+        .await
     }
 
     async fn list_roles(
@@ -417,183 +461,229 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::UpdateRoleRequest>,
     ) -> GrpcResult<pb::RoleResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let id = v.id("id", &r.id);
-        let expected = v.version("expected_version", r.expected_version);
-        let patch = RolePatch {
-            name: r.name.map(|n| role_name(&mut v, "name", &n)),
-            description: r
-                .description
-                .map(|d| v.optional("description", &d, domain::MAX_DESCRIPTION)),
-            parent_role_id: patch_ref(&mut v, "parent_role_id", r.parent_role_id),
-        };
-        v.into_result()?;
-        Ok(Response::new(
-            self.org.update_role(id, expected, patch).await?.into(),
-        ))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Update, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let id = v.id("id", &r.id);
+            let expected = v.version("expected_version", r.expected_version);
+            let patch = RolePatch {
+                name: r.name.map(|n| role_name(&mut v, "name", &n)),
+                description: r
+                    .description
+                    .map(|d| v.optional("description", &d, domain::MAX_DESCRIPTION)),
+                parent_role_id: patch_ref(&mut v, "parent_role_id", r.parent_role_id),
+            };
+            v.into_result()?;
+            Ok(Response::new(
+                self.org.update_role(id, expected, patch).await?.into(),
+            ))
+        })
+        .await
     }
 
     async fn delete_role(
         &self,
         request: Request<pb::DeleteRoleRequest>,
     ) -> GrpcResult<pb::DeleteResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let id = v.id("id", &r.id);
-        let expected = delete_version(&mut v, "expected_version", r.expected_version);
-        v.into_result()?;
-        let permission_version = self.org.delete_role(id, expected).await?;
-        Ok(Response::new(pb::DeleteResponse {
-            id: id.to_string(),
-            permission_version,
-        }))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Delete, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let id = v.id("id", &r.id);
+            let expected = delete_version(&mut v, "expected_version", r.expected_version);
+            v.into_result()?;
+            let permission_version = self.org.delete_role(id, expected).await?;
+            Ok(Response::new(pb::DeleteResponse {
+                id: id.to_string(),
+                permission_version,
+            }))
+        })
+        .await
     }
 
     async fn set_grant(
         &self,
         request: Request<pb::SetGrantRequest>,
     ) -> GrpcResult<pb::RoleResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let role_id = v.id("role_id", &r.role_id);
-        let expected = v.version("expected_version", r.expected_version);
-        let grant = match r.grant {
-            Some(g) => Grant {
-                resource: parse_resource(&mut v, "grant.resource", &g.resource_name, g.resource),
-                action: parse_action(&mut v, "grant.action", g.action),
-                scope: parse_data_scope(&mut v, "grant.scope", g.scope),
-            },
-            None => {
-                v.add("grant", "is required");
-                Grant {
-                    resource: Resource::ACCOUNT,
-                    action: Action::Read,
-                    scope: DataScope::Own,
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Update, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let role_id = v.id("role_id", &r.role_id);
+            let expected = v.version("expected_version", r.expected_version);
+            let grant = match r.grant {
+                Some(g) => Grant {
+                    resource: parse_resource(
+                        &mut v,
+                        "grant.resource",
+                        &g.resource_name,
+                        g.resource,
+                    ),
+                    action: parse_action(&mut v, "grant.action", g.action),
+                    scope: parse_data_scope(&mut v, "grant.scope", g.scope),
+                },
+                None => {
+                    v.add("grant", "is required");
+                    Grant {
+                        resource: Resource::ACCOUNT,
+                        action: Action::Read,
+                        scope: DataScope::Own,
+                    }
                 }
-            }
-        };
-        v.into_result()?;
-        Ok(Response::new(
-            self.org.set_grant(role_id, expected, grant).await?.into(),
-        ))
+            };
+            v.into_result()?;
+            Ok(Response::new(
+                self.org.set_grant(role_id, expected, grant).await?.into(),
+            ))
+        })
+        .await
     }
 
     async fn remove_grant(
         &self,
         request: Request<pb::RemoveGrantRequest>,
     ) -> GrpcResult<pb::RoleResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let role_id = v.id("role_id", &r.role_id);
-        let expected = v.version("expected_version", r.expected_version);
-        let resource = parse_resource(&mut v, "resource", &r.resource_name, r.resource);
-        let action = parse_action(&mut v, "action", r.action);
-        v.into_result()?;
-        Ok(Response::new(
-            self.org
-                .remove_grant(role_id, expected, resource, action)
-                .await?
-                .into(),
-        ))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Update, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let role_id = v.id("role_id", &r.role_id);
+            let expected = v.version("expected_version", r.expected_version);
+            let resource = parse_resource(&mut v, "resource", &r.resource_name, r.resource);
+            let action = parse_action(&mut v, "action", r.action);
+            v.into_result()?;
+            Ok(Response::new(
+                self.org
+                    .remove_grant(role_id, expected, resource, action)
+                    .await?
+                    .into(),
+            ))
+        })
+        .await
     }
 
     async fn set_field_rule(
         &self,
         request: Request<pb::SetFieldRuleRequest>,
     ) -> GrpcResult<pb::RoleResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let role_id = v.id("role_id", &r.role_id);
-        let expected = v.version("expected_version", r.expected_version);
-        let rule = match r.rule {
-            Some(f) => {
-                let resource =
-                    parse_resource(&mut v, "rule.resource", &f.resource_name, f.resource);
-                let visibility = parse_visibility(&mut v, "rule.visibility", f.visibility);
-                let mask = parse_mask(&mut v, "rule.mask", f.mask);
-                field_rule(&mut v, "rule.", resource, &f.field, visibility, mask)
-            }
-            None => {
-                v.add("rule", "is required");
-                FieldRule {
-                    resource: Resource::ACCOUNT,
-                    field: String::new(),
-                    visibility: Visibility::Hidden,
-                    mask: None,
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Update, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let role_id = v.id("role_id", &r.role_id);
+            let expected = v.version("expected_version", r.expected_version);
+            let rule = match r.rule {
+                Some(f) => {
+                    let resource =
+                        parse_resource(&mut v, "rule.resource", &f.resource_name, f.resource);
+                    let visibility = parse_visibility(&mut v, "rule.visibility", f.visibility);
+                    let mask = parse_mask(&mut v, "rule.mask", f.mask);
+                    field_rule(&mut v, "rule.", resource, &f.field, visibility, mask)
                 }
-            }
-        };
-        v.into_result()?;
-        Ok(Response::new(
-            self.org
-                .set_field_rule(role_id, expected, rule)
-                .await?
-                .into(),
-        ))
+                None => {
+                    v.add("rule", "is required");
+                    FieldRule {
+                        resource: Resource::ACCOUNT,
+                        field: String::new(),
+                        visibility: Visibility::Hidden,
+                        mask: None,
+                    }
+                }
+            };
+            v.into_result()?;
+            Ok(Response::new(
+                self.org
+                    .set_field_rule(role_id, expected, rule)
+                    .await?
+                    .into(),
+            ))
+        })
+        .await
     }
 
     async fn remove_field_rule(
         &self,
         request: Request<pb::RemoveFieldRuleRequest>,
     ) -> GrpcResult<pb::RoleResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let role_id = v.id("role_id", &r.role_id);
-        let expected = v.version("expected_version", r.expected_version);
-        let resource = parse_resource(&mut v, "resource", &r.resource_name, r.resource);
-        let field = field_name(&mut v, "field", &r.field);
-        v.into_result()?;
-        Ok(Response::new(
-            self.org
-                .remove_field_rule(role_id, expected, resource, &field)
-                .await?
-                .into(),
-        ))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Update, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let role_id = v.id("role_id", &r.role_id);
+            let expected = v.version("expected_version", r.expected_version);
+            let resource = parse_resource(&mut v, "resource", &r.resource_name, r.resource);
+            let field = field_name(&mut v, "field", &r.field);
+            v.into_result()?;
+            Ok(Response::new(
+                self.org
+                    .remove_field_rule(role_id, expected, resource, &field)
+                    .await?
+                    .into(),
+            ))
+        })
+        .await
     }
 
     async fn get_user_org(
         &self,
         request: Request<pb::GetUserOrgRequest>,
     ) -> GrpcResult<pb::UserOrg> {
-        let id = parse_id("user_id", &request.get_ref().user_id)?;
-        Ok(Response::new(self.org.get_user_org(id).await?.into()))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped_any(
+            caller,
+            &[crm_access::Action::Read, crm_access::Action::Update],
+            async move {
+                let id = parse_id("user_id", &request.get_ref().user_id)?;
+                Ok(Response::new(self.org.get_user_org(id).await?.into()))
+            },
+        )
+        .await
     }
 
     async fn set_user_departments(
         &self,
         request: Request<pb::SetUserDepartmentsRequest>,
     ) -> GrpcResult<pb::UserOrgResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let user_id = v.id("user_id", &r.user_id);
-        let expected = v.version("expected_version", r.expected_version);
-        let memberships = memberships(&mut v, &r.primary_department_id, &r.other_department_ids);
-        v.into_result()?;
-        Ok(Response::new(
-            self.org
-                .set_user_departments(user_id, expected, memberships)
-                .await?
-                .into(),
-        ))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Update, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let user_id = v.id("user_id", &r.user_id);
+            let expected = v.version("expected_version", r.expected_version);
+            let memberships =
+                memberships(&mut v, &r.primary_department_id, &r.other_department_ids);
+            v.into_result()?;
+            Ok(Response::new(
+                self.org
+                    .set_user_departments(user_id, expected, memberships)
+                    .await?
+                    .into(),
+            ))
+        })
+        .await
     }
 
     async fn set_user_manager(
         &self,
         request: Request<pb::SetUserManagerRequest>,
     ) -> GrpcResult<pb::UserOrgResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let user_id = v.id("user_id", &r.user_id);
-        let expected = v.version("expected_version", r.expected_version);
-        let manager = v.optional_uuid("manager_id", &r.manager_id);
-        v.into_result()?;
-        Ok(Response::new(
-            self.org
-                .set_user_manager(user_id, expected, manager)
-                .await?
-                .into(),
-        ))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Update, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let user_id = v.id("user_id", &r.user_id);
+            let expected = v.version("expected_version", r.expected_version);
+            let manager = v.optional_uuid("manager_id", &r.manager_id);
+            v.into_result()?;
+            Ok(Response::new(
+                self.org
+                    .set_user_manager(user_id, expected, manager)
+                    .await?
+                    .into(),
+            ))
+        })
+        .await
     }
 
     async fn assign_role(

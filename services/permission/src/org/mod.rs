@@ -31,10 +31,15 @@
 //!
 //! # Trust
 //!
-//! Neither `OrgService` nor `AccessService` authenticates its callers or checks who may
-//! administer: like the rest of the internal gRPC surface they are reached through the gateway,
-//! which decides that (with `Check`). What they do check is input and structure: every
-//! violation with its field path, cycles, dependents, stale versions.
+//! Every call is verified before a handler runs (`crm_identity`, ADR 0012). `OrgService` does
+//! not take the gateway's word for who may administer: a call made for a user (with their access
+//! context) needs that user's `organisation` grant for the action — READ to list or read, CREATE,
+//! UPDATE or DELETE to change (a single read also accepts UPDATE or DELETE: the gateway reads
+//! before it changes, with the change's context) — and every event it writes names that user as
+//! its actor ([`crate::actor`]). A service calling as itself passed its grants already; its
+//! events name it. `AccessService` answers decisions to services and checks no grant. Both also
+//! check input and structure: every violation with its field path, cycles, dependents, stale
+//! versions.
 //!
 //! Layout: [`domain`] (types, validation and the access vocabulary; no I/O), [`store`] (SQL,
 //! the permission version included), [`service`] ([`Org`] and [`OrgTx`], the transaction every

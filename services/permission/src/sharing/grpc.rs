@@ -1,5 +1,7 @@
 //! The gRPC edge of sharing: `crm.permission.v1.SharingService`. Wire values become validated
-//! values here (every violation at once); results go back as wire messages.
+//! values here (every violation at once); results go back as wire messages. Who may call what is
+//! checked here ([`crate::actor`]): a user needs the `organisation` grant for the action (READ to
+//! list, CREATE / UPDATE / DELETE to change), and the events name them as the actor.
 
 use crm_proto::permission as pb;
 use tonic::{Request, Response};
@@ -140,99 +142,115 @@ impl pb::sharing_service_server::SharingService for SharingApi {
         &self,
         request: Request<pb::ListRecordSharesRequest>,
     ) -> GrpcResult<pb::ListRecordSharesResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let resource = shareable(&mut v, "resource", &r.resource_name, r.resource);
-        let record_id = v.id("record_id", &r.record_id);
-        v.into_result()?;
-        let shares = self.sharing.record_shares(resource, record_id).await?;
-        Ok(Response::new(pb::ListRecordSharesResponse {
-            shares: shares.into_iter().map(share_pb).collect(),
-        }))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Read, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let resource = shareable(&mut v, "resource", &r.resource_name, r.resource);
+            let record_id = v.id("record_id", &r.record_id);
+            v.into_result()?;
+            let shares = self.sharing.record_shares(resource, record_id).await?;
+            Ok(Response::new(pb::ListRecordSharesResponse {
+                shares: shares.into_iter().map(share_pb).collect(),
+            }))
+        })
+        .await
     }
 
     async fn create_sharing_rule(
         &self,
         request: Request<pb::CreateSharingRuleRequest>,
     ) -> GrpcResult<pb::SharingRuleResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let name = v.required("name", &r.name, 100);
-        let resource = shareable(&mut v, "resource", &r.resource_name, r.resource);
-        let edit = parse_access(&mut v, "access", r.access);
-        let grantee = match (
-            r.grantee_department_id.is_empty(),
-            r.grantee_role_id.is_empty(),
-        ) {
-            (false, true) => Some(Grantee::Department(
-                v.id("grantee_department_id", &r.grantee_department_id),
-            )),
-            (true, false) => Some(Grantee::Role(v.id("grantee_role_id", &r.grantee_role_id))),
-            _ => {
-                v.add(
-                    "grantee_department_id",
-                    "give exactly one of grantee_department_id and grantee_role_id",
-                );
-                None
-            }
-        };
-        let source = match (r.source_department_id.is_empty(), r.condition) {
-            (false, None) => Some(Source::Department(
-                v.id("source_department_id", &r.source_department_id),
-            )),
-            (true, Some(c)) => {
-                let field = field_name(&mut v, "condition.field", &c.field);
-                if c.equals.is_empty() {
-                    v.add("condition.equals", "must not be empty");
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Create, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let name = v.required("name", &r.name, 100);
+            let resource = shareable(&mut v, "resource", &r.resource_name, r.resource);
+            let edit = parse_access(&mut v, "access", r.access);
+            let grantee = match (
+                r.grantee_department_id.is_empty(),
+                r.grantee_role_id.is_empty(),
+            ) {
+                (false, true) => Some(Grantee::Department(
+                    v.id("grantee_department_id", &r.grantee_department_id),
+                )),
+                (true, false) => Some(Grantee::Role(v.id("grantee_role_id", &r.grantee_role_id))),
+                _ => {
+                    v.add(
+                        "grantee_department_id",
+                        "give exactly one of grantee_department_id and grantee_role_id",
+                    );
+                    None
                 }
-                Some(Source::Condition {
-                    field,
-                    equals: c.equals,
-                })
-            }
-            _ => {
-                v.add(
-                    "source_department_id",
-                    "give exactly one of source_department_id and condition",
-                );
-                None
-            }
-        };
-        v.into_result()?;
-        let (Some(grantee), Some(source)) = (grantee, source) else {
-            unreachable!("reported as violations above");
-        };
-        let (rule, permission_version) = self
-            .sharing
-            .create_sharing_rule(name, resource, edit, grantee, source)
-            .await?;
-        Ok(Response::new(pb::SharingRuleResponse {
-            rule: Some(rule_pb(rule)),
-            permission_version,
-        }))
+            };
+            let source = match (r.source_department_id.is_empty(), r.condition) {
+                (false, None) => Some(Source::Department(
+                    v.id("source_department_id", &r.source_department_id),
+                )),
+                (true, Some(c)) => {
+                    let field = field_name(&mut v, "condition.field", &c.field);
+                    if c.equals.is_empty() {
+                        v.add("condition.equals", "must not be empty");
+                    }
+                    Some(Source::Condition {
+                        field,
+                        equals: c.equals,
+                    })
+                }
+                _ => {
+                    v.add(
+                        "source_department_id",
+                        "give exactly one of source_department_id and condition",
+                    );
+                    None
+                }
+            };
+            v.into_result()?;
+            let (Some(grantee), Some(source)) = (grantee, source) else {
+                unreachable!("reported as violations above");
+            };
+            let (rule, permission_version) = self
+                .sharing
+                .create_sharing_rule(name, resource, edit, grantee, source)
+                .await?;
+            Ok(Response::new(pb::SharingRuleResponse {
+                rule: Some(rule_pb(rule)),
+                permission_version,
+            }))
+        })
+        .await
     }
 
     async fn delete_sharing_rule(
         &self,
         request: Request<pb::DeleteSharingRuleRequest>,
     ) -> GrpcResult<pb::DeleteResponse> {
-        let mut v = Violations::default();
-        let id = v.id("id", &request.get_ref().id);
-        v.into_result()?;
-        let permission_version = self.sharing.delete_sharing_rule(id).await?;
-        Ok(Response::new(pb::DeleteResponse {
-            id: id.to_string(),
-            permission_version,
-        }))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Delete, async move {
+            let mut v = Violations::default();
+            let id = v.id("id", &request.get_ref().id);
+            v.into_result()?;
+            let permission_version = self.sharing.delete_sharing_rule(id).await?;
+            Ok(Response::new(pb::DeleteResponse {
+                id: id.to_string(),
+                permission_version,
+            }))
+        })
+        .await
     }
 
     async fn list_sharing_rules(
         &self,
-        _request: Request<pb::ListSharingRulesRequest>,
+        request: Request<pb::ListSharingRulesRequest>,
     ) -> GrpcResult<pb::ListSharingRulesResponse> {
-        let rules = self.sharing.sharing_rules().await?;
-        Ok(Response::new(pb::ListSharingRulesResponse {
-            rules: rules.into_iter().map(rule_pb).collect(),
-        }))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Read, async move {
+            let rules = self.sharing.sharing_rules().await?;
+            Ok(Response::new(pb::ListSharingRulesResponse {
+                rules: rules.into_iter().map(rule_pb).collect(),
+            }))
+        })
+        .await
     }
 }

@@ -220,12 +220,16 @@ impl pb::user_service_server::UserService for UserApi {
         &self,
         request: Request<pb::SetPasswordRequest>,
     ) -> GrpcResult<pb::SetPasswordResponse> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let id = v.uuid("id", &r.id).unwrap_or_default();
-        let password = domain::password(&mut v, "password", &r.password);
-        v.into_result()?;
-        self.users.set_password(id, password).await?;
-        Ok(Response::new(pb::SetPasswordResponse {}))
+        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        crate::actor::scoped(caller, crm_access::Action::Update, async move {
+            let r = request.into_inner();
+            let mut v = Violations::default();
+            let id = v.uuid("id", &r.id).unwrap_or_default();
+            let password = domain::password(&mut v, "password", &r.password);
+            v.into_result()?;
+            self.users.set_password(id, password).await?;
+            Ok(Response::new(pb::SetPasswordResponse {}))
+        })
+        .await
     }
 }

@@ -5,6 +5,7 @@ mod helpers;
 mod identity;
 
 mod access;
+mod admin_grants;
 mod api_clients;
 mod audit_fields;
 mod boot;
