@@ -286,6 +286,28 @@ mod tests {
         assert_eq!(settings.http.body_limit_bytes, 1024 * 1024);
         assert_eq!(settings.http.request_timeout_secs, 30);
         assert!(settings.auth.public_key_pem.is_none());
+        let services: Vec<&str> = settings.services.keys().map(String::as_str).collect();
+        assert_eq!(services, ["customer", "permission"]);
+        assert_eq!(settings.upstream.resolve_interval_secs, 5);
+    }
+
+    /// What `./dev`, kustomize and Helm set (`CRM__SERVICES__<NAME>`) reaches the map, and a
+    /// service the defaults do not name can be added the same way.
+    #[test]
+    fn services_are_a_map_the_environment_extends() {
+        let settings: Settings = crm_settings::load_with_variables(
+            include_str!("../config/base.yaml"),
+            &[
+                ("CRM__SERVICES__CUSTOMER", "http://crm-customer:50051"),
+                ("CRM__SERVICES__SALES", "http://crm-sales:50052"),
+                ("CRM__UPSTREAM__RESOLVE_INTERVAL_SECS", "7"),
+            ],
+        )
+        .expect("loads");
+        assert_eq!(settings.services["customer"], "http://crm-customer:50051");
+        assert_eq!(settings.services["sales"], "http://crm-sales:50052");
+        assert_eq!(settings.services["permission"], "http://127.0.0.1:50054");
+        assert_eq!(settings.upstream.resolve_interval_secs, 7);
     }
 
     #[test]

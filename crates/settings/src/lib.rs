@@ -44,6 +44,27 @@ pub fn load_with_lists<T: DeserializeOwned>(
     defaults: &str,
     list_keys: &[&str],
 ) -> Result<T, SettingsError> {
+    load_layers(defaults, list_keys, None)
+}
+
+/// [`load`] with `variables` standing in for the process environment's `CRM__` variables: what
+/// a test uses to check that a deployment's variables reach the settings they should.
+pub fn load_with_variables<T: DeserializeOwned>(
+    defaults: &str,
+    variables: &[(&str, &str)],
+) -> Result<T, SettingsError> {
+    let map = variables
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    load_layers(defaults, &[], Some(map))
+}
+
+fn load_layers<T: DeserializeOwned>(
+    defaults: &str,
+    list_keys: &[&str],
+    source: Option<config::Map<String, String>>,
+) -> Result<T, SettingsError> {
     let environment = std::env::var("CRM_ENVIRONMENT").unwrap_or_else(|_| "local".into());
     if !matches!(environment.as_str(), "local" | "production") {
         return Err(SettingsError::UnknownEnvironment(environment));
@@ -54,7 +75,8 @@ pub fn load_with_lists<T: DeserializeOwned>(
         .separator("__")
         .list_separator(",")
         .with_list_parse_key("kafka.brokers")
-        .try_parsing(true);
+        .try_parsing(true)
+        .source(source);
     for key in list_keys {
         variables = variables.with_list_parse_key(key);
     }
