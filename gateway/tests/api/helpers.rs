@@ -154,6 +154,7 @@ async fn spawn_permission(
             providers: oidc.to_vec(),
         },
         org: ps::OrgDefaults::default(),
+        clock: Default::default(),
     };
     let app = crm_permission::Application::build(settings)
         .await

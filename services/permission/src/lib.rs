@@ -215,6 +215,7 @@ impl Application {
             keys,
             passwords.clone(),
             &settings.auth,
+            settings.clock.clone(),
         );
         let users = users::Users::new(pool.clone(), outbox.clone(), passwords.clone())
             .with_org_defaults(settings.org.clone());

@@ -28,6 +28,10 @@ pub struct Settings {
     /// The organisation's first defaults for users' time zone and language.
     #[serde(default)]
     pub org: OrgDefaults,
+    /// The time sign-in lockouts go by: the system's, or a test's manual clock. Not
+    /// configuration (never read from files or the environment).
+    #[serde(skip)]
+    pub clock: crm_clock::Clock,
 }
 
 /// The organisation's defaults for users who chose no time zone or language of their own. Only

@@ -66,6 +66,7 @@ async fn spawn_permission(stop: &CancellationToken) -> (String, String, String) 
         },
         oidc: ps::OidcSettings { providers: vec![] },
         org: ps::OrgDefaults::default(),
+        clock: Default::default(),
     };
     let app = crm_permission::Application::build(settings)
         .await

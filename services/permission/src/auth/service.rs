@@ -88,6 +88,8 @@ pub struct Auth {
     passwords: Arc<Passwords>,
     lockout: Lockout,
     policy: Arc<TokenPolicy>,
+    /// What lockouts measure time by (a test's manual clock, else the system's).
+    clock: crm_clock::Clock,
 }
 
 impl Auth {
@@ -97,12 +99,14 @@ impl Auth {
         keys: KeyRing,
         passwords: Arc<Passwords>,
         settings: &AuthSettings,
+        clock: crm_clock::Clock,
     ) -> Self {
         Self {
             pool,
             outbox,
             keys,
             passwords,
+            clock,
             lockout: Lockout::new(&settings.lockout),
             policy: Arc::new(TokenPolicy {
                 issuer: settings.issuer.clone(),
@@ -144,7 +148,7 @@ impl Auth {
 
         let mut tx = self.pool.begin().await?;
         let mut state = store::lock_throttle(&mut tx, &key).await?;
-        let admission = self.lockout.admit(&mut state, events::now());
+        let admission = self.lockout.admit(&mut state, self.clock.now());
         store::save_throttle(&mut tx, &key, &state).await?;
         tx.commit().await?;
         if let Admission::Locked { retry_after } = admission {
@@ -201,7 +205,7 @@ impl Auth {
         failure: LoginFailure,
         client: &ClientInfo,
     ) -> Result<()> {
-        let now = events::now();
+        let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
         let mut state = store::lock_throttle(&mut tx, key).await?;
         let was_locked = state.locked_until.is_some_and(|u| u > now);
@@ -432,7 +436,7 @@ impl Auth {
     /// Deletes what can no longer matter: counters of long-quiet usernames and refresh tokens
     /// expired for a day.
     pub async fn purge(&self) -> Result<()> {
-        let now = events::now();
+        let now = self.clock.now();
         let mut conn = self.pool.acquire().await?;
         let throttles = store::purge_throttle(&mut conn, now - self.lockout.forget_after()).await?;
         let tokens = store::purge_refresh(&mut conn, now - chrono::Duration::days(1)).await?;

@@ -79,6 +79,7 @@ pub async fn test_settings() -> Settings {
         },
         oidc: Default::default(),
         org: Default::default(),
+        clock: Default::default(),
     }
 }
 

@@ -76,9 +76,12 @@ async fn lockout_after_five_failures_is_identical_for_existing_and_unknown_usern
 /// and the escalation: the next lock is a first lock again.
 #[tokio::test]
 async fn success_after_the_lock_expires_resets_the_counter() {
+    // Time moves when the test moves it: no sleeping past the lock.
+    let clock = crm_clock::Clock::manual_now();
     let app = spawn_with(|s| {
         s.auth.lockout.base_lock_secs = 1;
         s.auth.lockout.max_lock_secs = 8;
+        s.clock = clock.clone();
     })
     .await;
     app.create_user("grace", PASSWORD).await;
@@ -90,7 +93,10 @@ async fn success_after_the_lock_expires_resets_the_counter() {
     let delay = retry_delay(&locked);
     assert_eq!(delay, Duration::from_secs(1));
 
-    tokio::time::sleep(delay + Duration::from_millis(300)).await;
+    // Just before the lock runs out: still locked, and the password is not even checked.
+    clock.advance(delay - Duration::from_millis(1));
+    assert_throttled(&app.login("grace", PASSWORD).await.unwrap_err());
+    clock.advance(Duration::from_millis(1));
     app.login("grace", PASSWORD)
         .await
         .expect("the lock has expired");
@@ -112,16 +118,18 @@ async fn success_after_the_lock_expires_resets_the_counter() {
 /// Without a success in between, each further lock doubles.
 #[tokio::test]
 async fn repeated_locks_double() {
+    let clock = crm_clock::Clock::manual_now();
     let app = spawn_with(|s| {
         s.auth.lockout.base_lock_secs = 1;
         s.auth.lockout.max_lock_secs = 8;
+        s.clock = clock.clone();
     })
     .await;
     for _ in 0..5 {
         app.login("henry", WRONG).await.unwrap_err();
     }
     let first = retry_delay(&app.login("henry", WRONG).await.unwrap_err());
-    tokio::time::sleep(first + Duration::from_millis(300)).await;
+    clock.advance(first);
     for _ in 0..5 {
         assert_eq!(
             app.login("henry", WRONG).await.unwrap_err().code(),
