@@ -94,9 +94,7 @@ pub struct Resource(&'static str);
 pub const MAX_RESOURCES: usize = 1024;
 
 static INTERNED: std::sync::LazyLock<std::sync::RwLock<std::collections::BTreeSet<&'static str>>> =
-    std::sync::LazyLock::new(|| {
-        std::sync::RwLock::new(Resource::WELL_KNOWN.iter().map(|r| r.0).collect())
-    });
+    std::sync::LazyLock::new(|| std::sync::RwLock::new(std::collections::BTreeSet::new()));
 
 impl Resource {
     pub const ACCOUNT: Resource = Resource("account");
@@ -142,6 +140,11 @@ impl Resource {
     /// A name read from input or the wire; `None` when it is not a valid name (or the interner
     /// is full). Whether such a resource exists is the registry's to say.
     pub fn parse(name: &str) -> Option<Self> {
+        // Every call's access context is decoded through here: the resources that predate the
+        // registry (nearly every scope) are answered without touching the interner's lock.
+        if let Some(&known) = Self::WELL_KNOWN.iter().find(|r| r.0 == name) {
+            return Some(known);
+        }
         if !Self::is_valid_name(name) {
             return None;
         }
@@ -922,6 +925,35 @@ mod tests {
                 .unwrap_err()
                 .message,
             "you may not read account records"
+        );
+    }
+
+    #[test]
+    fn resource_names_are_checked_and_interned() {
+        assert_eq!(Resource::parse("account"), Some(Resource::ACCOUNT));
+        let quote = Resource::parse("quote").expect("a new, well-formed name");
+        assert_eq!(Resource::parse("quote"), Some(quote));
+        assert_eq!(quote.as_str(), "quote");
+        assert!(std::ptr::eq(
+            quote.as_str(),
+            Resource::parse("quote").unwrap().as_str()
+        ));
+        for bad in ["", "a", "Account", "1lead", "le-ad", &"x".repeat(65)] {
+            assert_eq!(Resource::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            Resource::from_wire("", pb::Resource::Lead as i32),
+            Some(Resource::LEAD)
+        );
+        assert_eq!(
+            Resource::from_wire("quote", pb::Resource::Lead as i32),
+            Some(quote)
+        );
+        assert_eq!(Resource::from_wire("", 0), None);
+        assert_eq!(quote.to_pb(), pb::Resource::Unspecified);
+        assert_eq!(
+            serde_json::from_value::<Resource>(serde_json::json!("contact")).unwrap(),
+            Resource::CONTACT
         );
     }
 }

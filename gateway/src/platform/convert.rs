@@ -59,3 +59,8 @@ pub fn to_timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
         nanos: t.timestamp_subsec_nanos() as i32,
     }
 }
+
+/// A message field the service must always set (`None`: a bug on its side).
+pub fn required<T>(field: &'static str, value: Option<T>) -> Result<T> {
+    value.ok_or_else(|| ConversionError::new(field, "missing"))
+}

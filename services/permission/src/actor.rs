@@ -18,6 +18,11 @@ tokio::task_local! {
     static ACTOR: Value;
 }
 
+/// The verified caller of `request` (set by `crm_identity`'s layer before any handler runs).
+pub fn caller<T>(request: &tonic::Request<T>) -> Option<Caller> {
+    request.extensions().get::<Caller>().cloned()
+}
+
 /// The actor of the current call, if it came with an access context.
 pub fn current() -> Option<Value> {
     ACTOR.try_with(Clone::clone).ok()

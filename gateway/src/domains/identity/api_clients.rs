@@ -82,10 +82,7 @@ impl TryFrom<pb::CreatedApiClient> for ApiClientWithSecret {
     type Error = ConversionError;
     fn try_from(c: pb::CreatedApiClient) -> convert::Result<Self> {
         Ok(ApiClientWithSecret {
-            client: c
-                .client
-                .ok_or_else(|| ConversionError::new("client", "missing"))?
-                .try_into()?,
+            client: convert::required("client", c.client)?.try_into()?,
             client_secret: c.client_secret,
         })
     }

@@ -53,9 +53,7 @@ impl TryFrom<pb::Department> for Department {
 impl TryFrom<pb::DepartmentResponse> for Department {
     type Error = ConversionError;
     fn try_from(r: pb::DepartmentResponse) -> convert::Result<Self> {
-        r.department
-            .ok_or_else(|| ConversionError::new("department", "missing"))?
-            .try_into()
+        convert::required("department", r.department)?.try_into()
     }
 }
 

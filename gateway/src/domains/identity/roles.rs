@@ -122,9 +122,7 @@ impl TryFrom<pb::Role> for Role {
 impl TryFrom<pb::RoleResponse> for Role {
     type Error = ConversionError;
     fn try_from(r: pb::RoleResponse) -> convert::Result<Self> {
-        r.role
-            .ok_or_else(|| ConversionError::new("role", "missing"))?
-            .try_into()
+        convert::required("role", r.role)?.try_into()
     }
 }
 

@@ -136,9 +136,7 @@ impl TryFrom<pb::SharingRule> for SharingRule {
 impl TryFrom<pb::SharingRuleResponse> for SharingRule {
     type Error = ConversionError;
     fn try_from(r: pb::SharingRuleResponse) -> convert::Result<Self> {
-        r.rule
-            .ok_or_else(|| ConversionError::new("rule", "missing"))?
-            .try_into()
+        convert::required("rule", r.rule)?.try_into()
     }
 }
 

@@ -63,9 +63,7 @@ impl TryFrom<pb::UserOrg> for UserOrg {
 impl TryFrom<pb::UserOrgResponse> for UserOrg {
     type Error = ConversionError;
     fn try_from(r: pb::UserOrgResponse) -> convert::Result<Self> {
-        r.user_org
-            .ok_or_else(|| ConversionError::new("user_org", "missing"))?
-            .try_into()
+        convert::required("user_org", r.user_org)?.try_into()
     }
 }
 

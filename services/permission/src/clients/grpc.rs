@@ -64,7 +64,7 @@ impl pb::api_client_service_server::ApiClientService for ApiClientApi {
         &self,
         request: Request<pb::CreateApiClientRequest>,
     ) -> GrpcResult<pb::CreatedApiClient> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Create, async move {
             let r = request.into_inner();
             let new = NewApiClient::parse(&r.client_id, &r.name, &r.scopes, r.requests_per_window)?;
@@ -77,7 +77,7 @@ impl pb::api_client_service_server::ApiClientService for ApiClientApi {
         &self,
         request: Request<pb::GetApiClientRequest>,
     ) -> GrpcResult<pb::ApiClient> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped_any(
             caller,
             &[crm_access::Action::Read, crm_access::Action::Update],
@@ -93,7 +93,7 @@ impl pb::api_client_service_server::ApiClientService for ApiClientApi {
         &self,
         request: Request<pb::RotateApiClientSecretRequest>,
     ) -> GrpcResult<pb::CreatedApiClient> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let key = client_key(&request.get_ref().id)?;
             Ok(Response::new(
@@ -107,7 +107,7 @@ impl pb::api_client_service_server::ApiClientService for ApiClientApi {
         &self,
         request: Request<pb::SetApiClientStatusRequest>,
     ) -> GrpcResult<pb::ApiClient> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let key = client_key(&r.id)?;

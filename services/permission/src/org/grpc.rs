@@ -310,7 +310,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::CreateDepartmentRequest>,
     ) -> GrpcResult<pb::DepartmentResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Create, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -328,7 +328,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::GetDepartmentRequest>,
     ) -> GrpcResult<pb::Department> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped_any(
             caller,
             &[
@@ -348,7 +348,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::ListDepartmentsRequest>,
     ) -> GrpcResult<pb::ListDepartmentsResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Read, async move {
             let (departments, permission_version) = self.org.list_departments().await?;
             Ok(Response::new(pb::ListDepartmentsResponse {
@@ -363,7 +363,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::UpdateDepartmentRequest>,
     ) -> GrpcResult<pb::DepartmentResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -390,7 +390,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::DeleteDepartmentRequest>,
     ) -> GrpcResult<pb::DeleteResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Delete, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -410,7 +410,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::CreateRoleRequest>,
     ) -> GrpcResult<pb::RoleResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Create, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -426,7 +426,7 @@ impl pb::org_service_server::OrgService for OrgApi {
     }
 
     async fn get_role(&self, request: Request<pb::GetRoleRequest>) -> GrpcResult<pb::Role> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped_any(
             caller,
             &[
@@ -446,7 +446,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::ListRolesRequest>,
     ) -> GrpcResult<pb::ListRolesResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Read, async move {
             let (roles, permission_version) = self.org.list_roles().await?;
             Ok(Response::new(pb::ListRolesResponse {
@@ -461,7 +461,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::UpdateRoleRequest>,
     ) -> GrpcResult<pb::RoleResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -486,7 +486,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::DeleteRoleRequest>,
     ) -> GrpcResult<pb::DeleteResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Delete, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -506,7 +506,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::SetGrantRequest>,
     ) -> GrpcResult<pb::RoleResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -544,7 +544,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::RemoveGrantRequest>,
     ) -> GrpcResult<pb::RoleResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -567,7 +567,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::SetFieldRuleRequest>,
     ) -> GrpcResult<pb::RoleResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -606,7 +606,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::RemoveFieldRuleRequest>,
     ) -> GrpcResult<pb::RoleResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -629,7 +629,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::GetUserOrgRequest>,
     ) -> GrpcResult<pb::UserOrg> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped_any(
             caller,
             &[crm_access::Action::Read, crm_access::Action::Update],
@@ -645,7 +645,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::SetUserDepartmentsRequest>,
     ) -> GrpcResult<pb::UserOrgResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -668,7 +668,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::SetUserManagerRequest>,
     ) -> GrpcResult<pb::UserOrgResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -690,7 +690,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::AssignRoleRequest>,
     ) -> GrpcResult<pb::UserOrgResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -712,7 +712,7 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::UnassignRoleRequest>,
     ) -> GrpcResult<pb::UserOrgResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();

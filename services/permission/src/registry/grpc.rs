@@ -47,7 +47,7 @@ impl pb::registry_service_server::RegistryService for RegistryApi {
         &self,
         request: Request<pb::ListResourcesRequest>,
     ) -> Result<Response<pb::ListResourcesResponse>, Status> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Read, async move {
             let resources = self.registry.list().await?;
             Ok(Response::new(pb::ListResourcesResponse {

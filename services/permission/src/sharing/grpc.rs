@@ -94,7 +94,7 @@ impl pb::sharing_service_server::SharingService for SharingApi {
         &self,
         request: Request<pb::ShareRecordRequest>,
     ) -> GrpcResult<pb::RecordShareResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -119,7 +119,7 @@ impl pb::sharing_service_server::SharingService for SharingApi {
         &self,
         request: Request<pb::UnshareRecordRequest>,
     ) -> GrpcResult<pb::UnshareRecordResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -142,7 +142,7 @@ impl pb::sharing_service_server::SharingService for SharingApi {
         &self,
         request: Request<pb::ListRecordSharesRequest>,
     ) -> GrpcResult<pb::ListRecordSharesResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Read, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -161,7 +161,7 @@ impl pb::sharing_service_server::SharingService for SharingApi {
         &self,
         request: Request<pb::CreateSharingRuleRequest>,
     ) -> GrpcResult<pb::SharingRuleResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Create, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -226,7 +226,7 @@ impl pb::sharing_service_server::SharingService for SharingApi {
         &self,
         request: Request<pb::DeleteSharingRuleRequest>,
     ) -> GrpcResult<pb::DeleteResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Delete, async move {
             let mut v = Violations::default();
             let id = v.id("id", &request.get_ref().id);
@@ -244,7 +244,7 @@ impl pb::sharing_service_server::SharingService for SharingApi {
         &self,
         request: Request<pb::ListSharingRulesRequest>,
     ) -> GrpcResult<pb::ListSharingRulesResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Read, async move {
             let rules = self.sharing.sharing_rules().await?;
             Ok(Response::new(pb::ListSharingRulesResponse {

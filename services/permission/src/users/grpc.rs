@@ -92,7 +92,7 @@ impl UserApi {
 #[tonic::async_trait]
 impl pb::user_service_server::UserService for UserApi {
     async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> GrpcResult<pb::User> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Create, async move {
             let r = request.into_inner();
             let new = NewUser::parse(&r.username, &r.display_name, &r.email, &r.password)?;
@@ -105,7 +105,7 @@ impl pb::user_service_server::UserService for UserApi {
     /// record; reading anyone else's needs an organisation grant (READ, or UPDATE for the read
     /// before a change).
     async fn get_user(&self, request: Request<pb::GetUserRequest>) -> GrpcResult<pb::User> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         let id = parse_id(&request.get_ref().id)?;
         crate::actor::scoped_or_self(
             caller,
@@ -120,7 +120,7 @@ impl pb::user_service_server::UserService for UserApi {
         &self,
         request: Request<pb::SetUserStatusRequest>,
     ) -> GrpcResult<pb::User> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -138,7 +138,7 @@ impl pb::user_service_server::UserService for UserApi {
         &self,
         request: Request<pb::UpdateUserProfileRequest>,
     ) -> GrpcResult<pb::User> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         let r = request.into_inner();
         let mut v = Violations::default();
         let id = v.uuid("id", &r.id);
@@ -177,7 +177,7 @@ impl pb::user_service_server::UserService for UserApi {
         &self,
         request: Request<pb::GetOrgSettingsRequest>,
     ) -> GrpcResult<pb::OrgSettings> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         // READ, or UPDATE for the read before a change.
         crate::actor::scoped_any(
             caller,
@@ -191,7 +191,7 @@ impl pb::user_service_server::UserService for UserApi {
         &self,
         request: Request<pb::UpdateOrgSettingsRequest>,
     ) -> GrpcResult<pb::OrgSettings> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
@@ -220,7 +220,7 @@ impl pb::user_service_server::UserService for UserApi {
         &self,
         request: Request<pb::SetPasswordRequest>,
     ) -> GrpcResult<pb::SetPasswordResponse> {
-        let caller = request.extensions().get::<crm_identity::Caller>().cloned();
+        let caller = crate::actor::caller(&request);
         crate::actor::scoped(caller, crm_access::Action::Update, async move {
             let r = request.into_inner();
             let mut v = Violations::default();
