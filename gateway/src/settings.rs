@@ -79,25 +79,8 @@ impl Settings {
     }
 }
 
-/// How the gateway reaches the services named in `services`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct UpstreamSettings {
-    /// How often endpoint host names are resolved again, so replicas added or removed are seen.
-    #[serde(default = "default_resolve_interval_secs")]
-    pub resolve_interval_secs: u64,
-}
-
-impl Default for UpstreamSettings {
-    fn default() -> Self {
-        Self {
-            resolve_interval_secs: default_resolve_interval_secs(),
-        }
-    }
-}
-
-fn default_resolve_interval_secs() -> u64 {
-    5
-}
+/// How the gateway reaches the services named in `services` (shared with the services).
+pub use crm_settings::UpstreamSettings;
 
 /// How authorisation decisions are cached (see `authz`).
 #[derive(Debug, Clone, Deserialize)]

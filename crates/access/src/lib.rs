@@ -12,7 +12,10 @@
 //!
 //! Why the gateway compiles and services apply (ADR 0009): one `CompileScope` per user, action
 //! and permission version, cached in Redis, serves every replica of every service; services
-//! walk no trees and call nobody on the request path.
+//! walk no trees and call nobody on the request path. The one exception keeps the context
+//! bounded (ADR 0016): a scope larger than [`INLINE_SCOPE_LIMIT`] travels by reference, and the
+//! receiving service fetches it once per user, action and permission version
+//! ([`Access::unresolved`]; `crm_identity::scopes` does it before any handler runs).
 //!
 //! The context also says in which time zone and language the caller works ([`preferences`],
 //! ADR 0014): whatever a service computes about "today", a month, quiet hours or a report period
@@ -507,6 +510,11 @@ impl From<&Scope> for pb::CompiledScope {
     }
 }
 
+/// A scope whose encoding exceeds this many bytes travels by reference (see
+/// [`Access::encode`]). Two KiB keeps a context of a handful of scopes well inside HTTP/2's
+/// usual 16 KiB header list, whatever the caller's shares, subordinates or departments.
+pub const INLINE_SCOPE_LIMIT: usize = 2048;
+
 /// The caller of one call and their scope per resource and action.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Access {
@@ -514,6 +522,9 @@ pub struct Access {
     /// Where the call comes from, for the audit trail.
     pub origin: Origin,
     scopes: BTreeMap<(Resource, Action), Scope>,
+    /// Scopes that arrived by reference and are not resolved yet: (resource, action) → the
+    /// permission version they were compiled at.
+    references: BTreeMap<(Resource, Action), i64>,
     /// The caller's effective time zone and language, when the context carries them.
     time_zone: Option<Tz>,
     locale: Option<Locale>,
@@ -546,6 +557,7 @@ impl Access {
             user_id,
             origin: Origin::default(),
             scopes: BTreeMap::new(),
+            references: BTreeMap::new(),
             time_zone: None,
             locale: None,
         }
@@ -627,11 +639,13 @@ impl Access {
         self
     }
 
+    /// Sets the scope of `action` on `resource` (resolving it, when it arrived by reference).
     pub fn insert(&mut self, resource: Resource, action: Action, scope: Scope) {
+        self.references.remove(&(resource, action));
         self.scopes.insert((resource, action), scope);
     }
 
-    /// The scope of `action` on `resource`, if the context carries one.
+    /// The scope of `action` on `resource`, if the context carries one (and it is resolved).
     pub fn get(&self, resource: Resource, action: Action) -> Option<&Scope> {
         self.scopes.get(&(resource, action))
     }
@@ -641,8 +655,24 @@ impl Access {
     pub fn scope(&self, resource: Resource, action: Action) -> Result<&Scope, ApiError> {
         match self.get(resource, action) {
             Some(scope) if !scope.is_empty() => Ok(scope),
+            // A server that forgot to resolve references must not read them as "no grant".
+            None if self.references.contains_key(&(resource, action)) => Err(ApiError::new(
+                Code::Internal,
+                format!(
+                    "the scope to {action} {resource} records arrived by reference and was not resolved"
+                ),
+            )),
             _ => Err(denied(resource, action)),
         }
+    }
+
+    /// The scopes that arrived by reference and still have to be fetched (resource, action,
+    /// the permission version they were compiled at). Servers resolve them before any handler
+    /// runs (`crm_identity`'s `VerifyCalls`), then [`Self::insert`] the answers.
+    pub fn unresolved(&self) -> impl Iterator<Item = (Resource, Action, i64)> + '_ {
+        self.references
+            .iter()
+            .map(|(&(resource, action), &version)| (resource, action, version))
     }
 
     /// The context a call carries; `UNAUTHENTICATED` without one.
@@ -671,19 +701,38 @@ impl Access {
         metadata.insert_bin(METADATA_KEY, MetadataValue::from_bytes(&self.encode()));
     }
 
+    /// The wire form. A scope larger than [`INLINE_SCOPE_LIMIT`] goes by reference (only its
+    /// permission version, ADR 0016), and so does one that arrived by reference: the context
+    /// stays a few KiB however many records are shared with the caller.
     pub fn encode(&self) -> Vec<u8> {
+        let entry = |resource: Resource, action: Action, scope, by_reference| pb::ActionScope {
+            resource: resource.to_pb() as i32,
+            resource_name: resource.as_str().to_string(),
+            action: action.to_pb() as i32,
+            scope: Some(scope),
+            by_reference,
+        };
+        let reference = |version| pb::CompiledScope {
+            permission_version: version,
+            ..Default::default()
+        };
+        let inline = self.scopes.iter().map(|(&(resource, action), scope)| {
+            let wire = pb::CompiledScope::from(scope);
+            if wire.encoded_len() > INLINE_SCOPE_LIMIT {
+                entry(resource, action, reference(scope.permission_version), true)
+            } else {
+                entry(resource, action, wire, false)
+            }
+        });
+        let referenced = self
+            .references
+            .iter()
+            .map(|(&(resource, action), &version)| {
+                entry(resource, action, reference(version), true)
+            });
         pb::AccessContext {
             user_id: self.user_id.to_string(),
-            scopes: self
-                .scopes
-                .iter()
-                .map(|((resource, action), scope)| pb::ActionScope {
-                    resource: resource.to_pb() as i32,
-                    resource_name: resource.as_str().to_string(),
-                    action: action.to_pb() as i32,
-                    scope: Some(scope.into()),
-                })
-                .collect(),
+            scopes: inline.chain(referenced).collect(),
             client_ip: self.origin.client_ip.clone().unwrap_or_default(),
             user_agent: self.origin.user_agent.clone().unwrap_or_default(),
             api_client_id: self.origin.api_client_id.clone().unwrap_or_default(),
@@ -715,7 +764,14 @@ impl Access {
             let resource = Resource::from_wire(&s.resource_name, s.resource)
                 .ok_or_else(|| malformed("unknown resource"))?;
             let action = Action::from_pb(s.action).ok_or_else(|| malformed("unknown action"))?;
-            access.insert(resource, action, s.scope.unwrap_or_default().try_into()?);
+            let scope = s.scope.unwrap_or_default();
+            if s.by_reference {
+                access
+                    .references
+                    .insert((resource, action), scope.permission_version);
+            } else {
+                access.insert(resource, action, scope.try_into()?);
+            }
         }
         Ok(access)
     }
@@ -843,6 +899,57 @@ mod tests {
             Code::PermissionDenied
         );
         assert_eq!(Access::system(id(2)).scopes.len(), 8 * 7);
+    }
+
+    #[test]
+    fn a_large_scope_travels_by_reference_and_the_context_stays_small() {
+        let mut shared = scope();
+        shared.record_ids = (0..10_000).map(|n| id(1_000_000 + n)).collect();
+        shared.permission_version = 42;
+        let access = Access::new(id(1))
+            .with(Resource::ACCOUNT, Action::Read, shared.clone())
+            .with(Resource::ACCOUNT, Action::Update, shared.clone())
+            .with(Resource::CONTACT, Action::Read, scope());
+        let wire = access.encode();
+        assert!(
+            wire.len() < 2 * 1024,
+            "ten thousand shares cost {} bytes",
+            wire.len()
+        );
+
+        let mut back = Access::decode(&wire).unwrap();
+        assert_eq!(
+            back.unresolved().collect::<Vec<_>>(),
+            [
+                (Resource::ACCOUNT, Action::Read, 42),
+                (Resource::ACCOUNT, Action::Update, 42)
+            ]
+        );
+        // Small scopes are still carried whole; an unresolved one is not mistaken for "no grant".
+        assert_eq!(
+            back.scope(Resource::CONTACT, Action::Read).unwrap(),
+            &scope()
+        );
+        assert_eq!(
+            back.scope(Resource::ACCOUNT, Action::Read)
+                .unwrap_err()
+                .code,
+            Code::Internal
+        );
+        // Passed on unresolved, it stays a reference.
+        assert_eq!(Access::decode(&back.encode()).unwrap(), back);
+
+        back.insert(Resource::ACCOUNT, Action::Read, shared.clone());
+        back.insert(Resource::ACCOUNT, Action::Update, shared.clone());
+        assert_eq!(back.unresolved().count(), 0);
+        assert_eq!(back, access);
+        assert!(
+            back.scope(Resource::ACCOUNT, Action::Read)
+                .unwrap()
+                .record_ids
+                .len()
+                == 10_000
+        );
     }
 
     #[test]

@@ -7,9 +7,11 @@
 //! - [`TracePropagation`]: a client interceptor that writes the current context into outgoing
 //!   metadata;
 //! - [`balance::BalancedChannel`]: a client channel over every replica of a service, following
-//!   their health, so rolling restarts fail no call.
+//!   their health, so rolling restarts fail no call;
+//! - [`upstream::Upstreams`]: one signed, balanced channel per service a process calls.
 
 pub mod balance;
+pub mod upstream;
 
 pub use tonic_health::ServingStatus;
 pub use tonic_health::server::HealthReporter;

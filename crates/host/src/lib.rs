@@ -6,8 +6,9 @@
 //! [`Host::run`] then:
 //! 1. serves `/healthz`, `/readyz`, `/metrics` at once (not ready yet);
 //! 2. serves gRPC, with health reporting NOT_SERVING; every call but health and reflection must
-//!    carry a verified identity (`crm_identity::VerifyLayer`, ADR 0012), and reflection lists
-//!    only the services this port serves;
+//!    carry a verified identity (`crm_identity::VerifyLayer`, ADR 0012), scopes sent by
+//!    reference are fetched before the handler runs ([`Host::fetch_scopes`], ADR 0016), and
+//!    reflection lists only the services this port serves;
 //! 3. creates/migrates the database, retrying until Postgres is there;
 //! 4. runs the service's warm-up, if any ([`Host::warm_up`]);
 //! 5. starts the background tasks (outbox relay, consumers) and turns ready;
@@ -16,14 +17,21 @@
 //!    calls finish, stops the background tasks, and returns — bounded by the shutdown grace
 //!    period.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crm_identity::{Verifier, VerifyLayer};
+use crm_access::{Action, Resource, Scope};
+use crm_errors::{ApiError, Code};
+use crm_grpc::upstream::{Traced, Upstreams};
+use crm_identity::scopes::ScopeFuture;
+use crm_identity::{ScopeSource, Scopes, Signer, Verifier, VerifyLayer};
 use crm_lifecycle::{CancellationToken, Readiness};
-use crm_settings::{DatabaseSettings, IdentitySettings, ServerSettings};
+use crm_proto::permission::access_service_client::AccessServiceClient;
+use crm_settings::{DatabaseSettings, IdentitySettings, ServerSettings, UpstreamSettings};
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
@@ -86,6 +94,8 @@ pub struct Host {
     warm_up: Option<Task>,
     /// Checks every gRPC call's identity against the callers this service trusts.
     verify: VerifyLayer,
+    /// Signs the calls this process makes as itself (`identity.signing_key`), if it has a key.
+    signer: Option<Arc<Signer>>,
 }
 
 async fn bind(host: &str, port: u16) -> Result<TcpListener, HostError> {
@@ -106,6 +116,9 @@ impl Host {
     ) -> Result<Self, HostError> {
         let verifier =
             Verifier::from_settings(identity).map_err(|e| HostError::Config(e.to_string()))?;
+        let signer = Signer::from_settings(identity)
+            .map_err(|e| HostError::Config(e.to_string()))?
+            .map(Arc::new);
         // Install the metrics recorder before anything counts: until it exists, counters are
         // dropped (the first scrape would otherwise miss what happened before it).
         let _ = crm_lifecycle::metrics_handle();
@@ -123,7 +136,53 @@ impl Host {
             http_routes: axum::Router::new(),
             warm_up: None,
             verify: VerifyLayer::new(verifier),
+            signer,
         })
+    }
+
+    /// Signed, balanced channels to the services in `services` (`crm_grpc::upstream`), calling
+    /// as this process. Refused without `identity.signing_key`: every call must be signed.
+    pub fn upstreams(
+        &self,
+        services: &BTreeMap<String, String>,
+        upstream: &UpstreamSettings,
+    ) -> Result<Upstreams, HostError> {
+        let signer = self.signer.clone().ok_or_else(|| {
+            HostError::Config(format!(
+                "identity.signing_key (or identity.signing_key_file) is required: {} calls other \
+                 services and signs every call",
+                self.name
+            ))
+        })?;
+        let options = crm_grpc::balance::BalanceOptions {
+            connect_timeout: Duration::from_millis(upstream.connect_timeout_ms.max(1)),
+            timeout: Duration::from_millis(upstream.call_timeout_ms.max(1)),
+            resolve_interval: Duration::from_secs(upstream.resolve_interval_secs.max(1)),
+        };
+        Upstreams::new(services, &options, signer).map_err(|e| HostError::Config(e.to_string()))
+    }
+
+    /// Resolves the scopes that callers send by reference (ADR 0016) with `scopes`. Every
+    /// service that serves users' records needs this; the others refuse such calls.
+    pub fn resolve_scopes_with(&mut self, scopes: Scopes) {
+        self.verify = self.verify.clone().with_scopes(scopes);
+    }
+
+    /// Resolves the scopes that callers send by reference by asking the permission service
+    /// (`services.permission`, `AccessService/CompileScope` as this process: the permission
+    /// service must grant it that method), cached per user, action and permission version.
+    pub fn fetch_scopes(
+        &mut self,
+        services: &BTreeMap<String, String>,
+        upstream: &UpstreamSettings,
+    ) -> Result<(), HostError> {
+        let channel = self
+            .upstreams(services, upstream)?
+            .channel("permission")
+            .map_err(|e| HostError::Config(e.to_string()))?;
+        let client = AccessServiceClient::new(crm_grpc::upstream::traced(channel));
+        self.resolve_scopes_with(Scopes::new(Arc::new(PermissionScopes(client))));
+        Ok(())
     }
 
     /// Runs `work` after the migrations and before readiness turns true (for example creating
@@ -179,6 +238,7 @@ impl Host {
             http_routes,
             warm_up,
             verify,
+            signer: _,
         } = self;
         let grace = Duration::from_secs(server.shutdown_grace_secs);
 
@@ -369,5 +429,31 @@ pub mod basic {
                 )
                 .await
         }
+    }
+}
+
+/// Scopes from the permission service's `CompileScope`, asked as this process.
+struct PermissionScopes(AccessServiceClient<Traced>);
+
+impl ScopeSource for PermissionScopes {
+    fn compile(&self, user: uuid::Uuid, resource: Resource, action: Action) -> ScopeFuture<'_> {
+        let mut client = self.0.clone();
+        Box::pin(async move {
+            let answer = client
+                .compile_scope(crm_proto::permission::CompileScopeRequest {
+                    user_id: user.to_string(),
+                    resource: resource.to_pb() as i32,
+                    resource_name: resource.as_str().to_string(),
+                    action: action.to_pb() as i32,
+                })
+                .await
+                .map_err(|status| {
+                    ApiError::new(
+                        Code::Unavailable,
+                        format!("CompileScope: {}", status.message()),
+                    )
+                })?;
+            Scope::try_from(answer.into_inner())
+        })
     }
 }

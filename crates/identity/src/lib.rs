@@ -18,7 +18,9 @@
 //!   `identity` settings' callers and their grants;
 //! - [`server`]: the tower layer every service's gRPC server runs behind ([`VerifyCalls`]): it
 //!   refuses unverified calls before any handler runs and hands the handler a [`Caller`];
-//! - [`client`]: the tower layer over a client channel that signs each call ([`SignCalls`]).
+//! - [`client`]: the tower layer over a client channel that signs each call ([`SignCalls`]);
+//! - [`scopes`]: scopes that arrive by reference (a caller with ten thousand shared records),
+//!   fetched and cached before the handler runs ([`Scopes`], ADR 0016).
 //!
 //! Why signed tokens and not a trusted header: anything that can reach a service port inside
 //! the cluster could otherwise claim any user and any scope. Why per call and short-lived: a
@@ -28,11 +30,13 @@
 
 pub mod client;
 pub mod keys;
+pub mod scopes;
 pub mod server;
 pub mod token;
 
 pub use client::SignCalls;
 pub use keys::{PublicKey, SigningKey};
+pub use scopes::{ScopeSource, Scopes};
 pub use server::{VerifyCalls, VerifyLayer};
 pub use token::{REFUSED, Refusal, Signer, Verifier};
 

@@ -11,20 +11,30 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
+use crate::scopes::Scopes;
 use crate::token::Verifier;
-use crate::{TOKEN_METADATA, is_open};
+use crate::{Caller, TOKEN_METADATA, is_open};
 
 /// Wraps a gRPC server's routes in [`VerifyCalls`].
 #[derive(Debug, Clone)]
 pub struct VerifyLayer {
     verifier: Arc<Verifier>,
+    scopes: Option<Scopes>,
 }
 
 impl VerifyLayer {
     pub fn new(verifier: Verifier) -> Self {
         VerifyLayer {
             verifier: Arc::new(verifier),
+            scopes: None,
         }
+    }
+
+    /// Resolves scopes that arrive by reference with `scopes` (ADR 0016). Without it, a call
+    /// carrying one is refused (`UNAVAILABLE`): a service that serves users' records needs it.
+    pub fn with_scopes(mut self, scopes: Scopes) -> Self {
+        self.scopes = Some(scopes);
+        self
     }
 }
 
@@ -35,6 +45,7 @@ impl<S> tower::Layer<S> for VerifyLayer {
         VerifyCalls {
             inner,
             verifier: self.verifier.clone(),
+            scopes: self.scopes.clone(),
         }
     }
 }
@@ -46,6 +57,20 @@ impl<S> tower::Layer<S> for VerifyLayer {
 pub struct VerifyCalls<S> {
     inner: S,
     verifier: Arc<Verifier>,
+    scopes: Option<Scopes>,
+}
+
+/// Fetches what arrived by reference into `caller`'s access (nothing to do for most calls).
+async fn resolve(scopes: Option<&Scopes>, caller: &mut Caller) -> Result<(), tonic::Status> {
+    let Some(access) = caller.access.as_mut() else {
+        return Ok(());
+    };
+    match scopes {
+        Some(scopes) => scopes.resolve(access).await.map_err(tonic::Status::from),
+        None => Err(tonic::Status::unavailable(
+            "this service cannot fetch a scope sent by reference (it has no permission service)",
+        )),
+    }
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -86,6 +111,23 @@ where
                 )
             };
             match verdict {
+                Ok(mut caller)
+                    if caller
+                        .access
+                        .as_ref()
+                        .is_some_and(|a| a.unresolved().next().is_some()) =>
+                {
+                    let scopes = self.scopes.clone();
+                    let clone = self.inner.clone();
+                    let mut inner = std::mem::replace(&mut self.inner, clone);
+                    return Box::pin(async move {
+                        if let Err(status) = resolve(scopes.as_ref(), &mut caller).await {
+                            return Ok(status.into_http());
+                        }
+                        request.extensions_mut().insert(caller);
+                        inner.call(request).await
+                    });
+                }
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
                 }

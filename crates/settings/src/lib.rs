@@ -132,6 +132,44 @@ fn default_shutdown_grace_secs() -> u64 {
     20
 }
 
+/// How a process reaches the services it calls (its `services` map: name → one gRPC endpoint
+/// or a comma-separated list, extended by `CRM__SERVICES__<NAME>`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct UpstreamSettings {
+    /// How often endpoint host names are resolved again, so replicas added or removed are seen.
+    #[serde(default = "default_resolve_interval_secs")]
+    pub resolve_interval_secs: u64,
+    /// Bounds opening a connection to one replica.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Bounds each call a service makes to another (the gateway bounds its calls by its request
+    /// timeout instead).
+    #[serde(default = "default_call_timeout_ms")]
+    pub call_timeout_ms: u64,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        Self {
+            resolve_interval_secs: default_resolve_interval_secs(),
+            connect_timeout_ms: default_connect_timeout_ms(),
+            call_timeout_ms: default_call_timeout_ms(),
+        }
+    }
+}
+
+fn default_resolve_interval_secs() -> u64 {
+    5
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    3_000
+}
+
+fn default_call_timeout_ms() -> u64 {
+    5_000
+}
+
 /// This service's own Postgres database.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {

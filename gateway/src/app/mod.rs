@@ -77,7 +77,7 @@ impl Application {
         let request_timeout = Duration::from_secs(settings.http.request_timeout_secs.max(1));
 
         let balance = crm_grpc::balance::BalanceOptions {
-            connect_timeout: Duration::from_secs(3),
+            connect_timeout: Duration::from_millis(settings.upstream.connect_timeout_ms.max(1)),
             timeout: request_timeout,
             resolve_interval: Duration::from_secs(settings.upstream.resolve_interval_secs.max(1)),
         };

@@ -23,29 +23,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crm_access::Access;
-use crm_grpc::TracePropagation;
-use crm_grpc::balance::{BalanceOptions, BalancedChannel};
-use crm_identity::{SignCalls, Signer};
+use crm_grpc::balance::BalanceOptions;
+use crm_identity::Signer;
 use crm_settings::RedisSettings;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tonic::metadata::MetadataValue;
-use tonic::service::interceptor::InterceptedService;
 
 use crate::platform::error::Error;
 use crate::platform::observability;
 
+pub use crm_grpc::upstream::{Channel, Traced, traced};
+
 const REQUEST_ID_METADATA: &str = "x-request-id";
 
-/// A channel whose calls the gateway signs for one service.
-pub type Channel = SignCalls<BalancedChannel>;
-/// A signed channel whose calls carry the trace context: what generated clients wrap.
-pub type Traced = InterceptedService<Channel, TracePropagation>;
-
-/// One signed, balanced channel per configured service. Cheap to clone.
+/// One signed, balanced channel per configured service (`crm_grpc::upstream`), with the
+/// gateway's errors. Cheap to clone.
 #[derive(Clone)]
-pub struct Upstreams {
-    channels: BTreeMap<String, Channel>,
-}
+pub struct Upstreams(crm_grpc::upstream::Upstreams);
 
 impl Upstreams {
     /// A lazy channel for every entry of `services` (name → endpoints), each signing its calls
@@ -55,35 +49,22 @@ impl Upstreams {
         options: &BalanceOptions,
         signer: Arc<Signer>,
     ) -> Result<Self, Error> {
-        let channels = services
-            .iter()
-            .map(|(name, endpoints)| {
-                let channel = BalancedChannel::new(endpoints, options.clone())
-                    .map_err(|e| Error::Config(format!("services.{name}: {e}")))?;
-                Ok((name.clone(), SignCalls::new(channel, signer.clone(), name)))
-            })
-            .collect::<Result<_, Error>>()?;
-        Ok(Self { channels })
+        crm_grpc::upstream::Upstreams::new(services, options, signer)
+            .map(Self)
+            .map_err(|e| Error::Config(e.to_string()))
     }
 
     /// The channel to `service`; a configuration error when `services.<service>` is not set.
     pub fn channel(&self, service: &str) -> Result<Channel, Error> {
-        self.channels.get(service).cloned().ok_or_else(|| {
-            Error::Config(format!(
-                "services.{service} is not set: the gateway needs the {service} service's endpoints"
-            ))
-        })
+        self.0
+            .channel(service)
+            .map_err(|e| Error::Config(e.to_string()))
     }
 
     /// The configured service names.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.channels.keys().map(String::as_str)
+        self.0.names()
     }
-}
-
-/// `channel` with the trace context added to every call.
-pub fn traced(channel: Channel) -> Traced {
-    InterceptedService::new(channel, TracePropagation)
 }
 
 /// A gRPC request made on behalf of the caller holding `access` within the current request

@@ -182,9 +182,16 @@ pub async fn spawn_with(options: Options) -> TestApp {
 
     let brokers = crm_testkit::kafka_brokers();
     let topic = crm_testkit::unique("customer-events");
+    let stop = CancellationToken::new();
+    // The permission service first: the customer service fetches large scopes from it.
+    let permission = spawn_permission(&stop, &topic, &options.oidc).await;
+    let permission_db = permission.db.clone();
+    let permission_grpc = permission.grpc.clone();
     let customer_settings = crm_customer::Settings {
         server: crm_testkit::server_settings(),
         identity: crm_testkit::identity::trusting_tests(crm_customer::Settings::default_identity()),
+        services: [("permission".to_string(), permission_grpc.clone())].into(),
+        upstream: UpstreamSettings::default(),
         database: crm_testkit::database_settings(crm_testkit::fresh_db_url().await),
         redis: crm_testkit::redis_settings(),
         kafka: crm_testkit::kafka_settings(brokers.clone()),
@@ -197,13 +204,9 @@ pub async fn spawn_with(options: Options) -> TestApp {
         .await
         .expect("build the customer service");
     let (grpc_port, customer_http_port) = (customer.grpc_port(), customer.http_port());
-    let stop = CancellationToken::new();
     let customer = tokio::spawn(customer.run_until_stopped(stop.clone()));
     crm_testkit::wait_ready(customer_http_port, grpc_port).await;
 
-    let permission = spawn_permission(&stop, &topic, &options.oidc).await;
-    let permission_db = permission.db.clone();
-    let permission_grpc = permission.grpc.clone();
     let jwks = options.with_permission;
     let permission = Some(permission);
     let mut redis = crm_testkit::redis_settings();

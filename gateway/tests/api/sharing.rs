@@ -17,6 +17,8 @@ struct Setup {
     east_rep: String,
     agent: String,
     east_rep_id: Uuid,
+    /// A rep in North Sales, whose accounts East does not see unless shared.
+    north_rep: Uuid,
 }
 
 async fn setup() -> Setup {
@@ -29,7 +31,12 @@ async fn setup() -> Setup {
         .org
         .user("agent", &["service_agent"], Some("Service"), None)
         .await;
+    let north_rep = app
+        .org
+        .user("north", &["sales_rep"], Some("North Sales"), None)
+        .await;
     Setup {
+        north_rep,
         east_rep: token_for(&east_rep_id.to_string()),
         agent: token_for(&agent.to_string()),
         east_rep_id,
@@ -119,10 +126,7 @@ fn share(record: &str, user: Uuid, access: pb::ShareAccess) -> pb::ShareRecordRe
 async fn a_record_shared_with_a_user_is_read_then_edited_then_gone() {
     let s = setup().await;
     let app = &s.app;
-    let north_rep = app
-        .org
-        .user("north", &["sales_rep"], Some("North Sales"), None)
-        .await;
+    let north_rep = s.north_rep;
     let id = north_account(app, north_rep, "B").await;
     let path = format!("/api/v1/accounts/{id}");
     eventually(
@@ -213,10 +217,7 @@ async fn a_record_shared_with_a_user_is_read_then_edited_then_gone() {
 async fn sharing_never_grants_an_action() {
     let s = setup().await;
     let app = &s.app;
-    let north_rep = app
-        .org
-        .user("north", &["sales_rep"], Some("North Sales"), None)
-        .await;
+    let north_rep = s.north_rep;
     let id = north_account(app, north_rep, "A").await;
     // Service agents hold no grant on accounts: a share gives them nothing.
     let agent_user = uuid_of(&s.agent);
@@ -270,10 +271,7 @@ fn uuid_of(token: &str) -> Uuid {
 async fn rules_share_a_departments_records_or_those_matching_a_condition() {
     let s = setup().await;
     let app = &s.app;
-    let north_rep = app
-        .org
-        .user("north", &["sales_rep"], Some("North Sales"), None)
-        .await;
+    let north_rep = s.north_rep;
     let grade_a = north_account(app, north_rep, "A").await;
     let grade_b = north_account(app, north_rep, "B").await;
     assert_eq!(listed(app, &s.east_rep).await, Vec::<String>::new());
@@ -391,4 +389,78 @@ async fn bad_sharing_requests_name_their_fields_and_change_nothing() {
         .into_inner()
         .rules;
     assert!(rules.is_empty());
+}
+
+/// A user with ten thousand records shared one by one (ADR 0016): carried whole, their scope
+/// would be some 400 KiB in every call's header, beyond what HTTP/2 peers accept (16 KiB by
+/// default), and every call would fail. It travels by reference instead, the customer service
+/// fetches it from the permission service, and sharing works as with one record.
+#[tokio::test]
+async fn ten_thousand_shared_records_travel_by_reference_and_still_reach_the_user() {
+    let s = setup().await;
+    let app = &s.app;
+    let north_rep = s.north_rep;
+    let read_only = north_account(app, north_rep, "A").await;
+    let editable = north_account(app, north_rep, "B").await;
+    let unshared = north_account(app, north_rep, "C").await;
+
+    // 9,998 shares seeded straight into the permission database (through the API they would
+    // take minutes, and how they were made does not matter here), with edit access so that the
+    // update scope is as large as the read scope.
+    let db = sqlx::PgPool::connect(&app.permission.as_ref().expect("permission").db)
+        .await
+        .expect("the permission database");
+    sqlx::query(
+        "INSERT INTO record_shares (resource, record_id, user_id, access, created_at)
+         SELECT 'account', gen_random_uuid(), $1, 'edit', now() FROM generate_series(1, 9998)",
+    )
+    .bind(s.east_rep_id)
+    .execute(&db)
+    .await
+    .expect("seed shares");
+    db.close().await;
+    // The last two through the API: each moves the permission version on, so the gateway
+    // compiles the scope afresh.
+    let mut sharing = app.org.sharing.clone();
+    sharing
+        .share_record(share(&read_only, s.east_rep_id, pb::ShareAccess::Read))
+        .await
+        .unwrap();
+    sharing
+        .share_record(share(&editable, s.east_rep_id, pb::ShareAccess::Edit))
+        .await
+        .unwrap();
+
+    let path = |id: &str| format!("/api/v1/accounts/{id}");
+    eventually(
+        app,
+        &s.east_rep,
+        Method::GET,
+        &path(&editable),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    let mut both = vec![read_only.clone(), editable.clone()];
+    both.sort();
+    assert_eq!(listed(app, &s.east_rep).await, both);
+    let get = |id: String| {
+        app.http
+            .get(app.url(&path(&id)))
+            .bearer_auth(&s.east_rep)
+            .send()
+    };
+    assert_eq!(get(read_only.clone()).await.unwrap().status(), 200);
+    assert_eq!(get(unshared.clone()).await.unwrap().status(), 404);
+    let rename = |id: &str, name: &str| {
+        app.http
+            .patch(app.url(&path(id)))
+            .bearer_auth(&s.east_rep)
+            .header("If-Match", "*")
+            .json(&json!({"name": name}))
+            .send()
+    };
+    assert_eq!(rename(&editable, "Edited").await.unwrap().status(), 200);
+    assert_eq!(rename(&read_only, "Edited").await.unwrap().status(), 403);
+    assert_eq!(rename(&unshared, "Edited").await.unwrap().status(), 404);
 }

@@ -101,7 +101,21 @@ helm.sh/chart: crm-{{ (index . 0).Chart.Version }}
       name: {{ $root.Values.secrets.gatewayIdentity }}
       key: public-key
 {{- end }}
+{{- if eq $name "customer" }}
+- name: CRM__IDENTITY__SIGNING_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.secrets.customerIdentity }}
+      key: signing-key
+- name: CRM__SERVICES__PERMISSION
+  value: "http://crm-permission:{{ $root.Values.components.permission.ports.grpc }}"
+{{- end }}
 {{- if eq $name "permission" }}
+- name: CRM__IDENTITY__CALLERS__CUSTOMER__KEYS
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.secrets.customerIdentity }}
+      key: public-key
 - name: CRM__AUTH__KEY_ENCRYPTION_KEY
   valueFrom:
     secretKeyRef:

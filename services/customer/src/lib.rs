@@ -77,6 +77,9 @@ impl Application {
         .map_err(|e| crm_host::HostError::Config(e.to_string()))?;
         crm_events::kafka::check_config(&settings.kafka)
             .map_err(|e| crm_host::HostError::Config(e.to_string()))?;
+        // A caller with thousands of shared records sends its scope by reference: fetched from
+        // the permission service, once per permission version (ADR 0016).
+        host.fetch_scopes(&settings.services, &settings.upstream)?;
         let records = record::Records::new(host.pool().clone(), outbox.clone(), cache);
         Ok(Self {
             host,

@@ -1,13 +1,22 @@
 //! The customer service's settings: the shared blocks plus its own.
 
-use crm_settings::{DatabaseSettings, KafkaSettings, RedisSettings, ServerSettings};
+use std::collections::BTreeMap;
+
+use crm_settings::{
+    DatabaseSettings, KafkaSettings, RedisSettings, ServerSettings, UpstreamSettings,
+};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub server: ServerSettings,
-    /// Who may call this service (ADR 0012).
+    /// Who may call this service, and the key it signs its own calls with (ADR 0012).
     pub identity: crm_settings::IdentitySettings,
+    /// The services it calls, by name: `permission`, for the scopes callers send by reference
+    /// (ADR 0016).
+    pub services: BTreeMap<String, String>,
+    #[serde(default)]
+    pub upstream: UpstreamSettings,
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
     pub kafka: KafkaSettings,

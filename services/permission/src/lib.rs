@@ -221,6 +221,7 @@ impl Application {
             .with_org_defaults(settings.org.clone());
         let org = org::Org::new(pool.clone(), outbox.clone());
         let access = access::Access::new(pool);
+        host.resolve_scopes_with(crm_identity::Scopes::new(Arc::new(access.clone())));
         Ok(Self {
             host,
             settings,

@@ -579,3 +579,47 @@ async fn contacts_only_attach_to_accounts_the_caller_can_read() {
     assert_eq!(app.count("contacts").await, 1);
     app.shutdown().await;
 }
+
+/// A scope too large to travel with the call arrives by reference (ADR 0016); with no
+/// permission service to fetch it from, the call is refused as UNAVAILABLE (retriable), before
+/// anything is read or written, and never served as if the caller had no scope or every scope.
+#[tokio::test]
+async fn a_scope_sent_by_reference_that_cannot_be_fetched_is_unavailable() {
+    let app = spawn_app().await;
+    let me = user();
+    let mut shared = scope(&[me], &[]);
+    shared.record_ids = (0..10_000)
+        .map(|n| Uuid::from_u128(0x5000_0000 + n))
+        .collect();
+    shared.permission_version = 3;
+    let access = Access::new(me)
+        .with(Resource::ACCOUNT, Action::Read, shared.clone())
+        .with(Resource::ACCOUNT, Action::Create, shared);
+    assert!(access.encode().len() < 1024, "sent by reference");
+
+    let mut client = app.raw.clone();
+    let err = client
+        .list_accounts(as_caller(&access, pb::ListAccountsRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    let err = client
+        .create_account(as_caller(
+            &access,
+            pb::CreateAccountRequest {
+                name: "Never written".into(),
+                owner_id: me.to_string(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM accounts WHERE name = $1")
+        .bind("Never written")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(written, 0);
+    app.shutdown().await;
+}

@@ -435,6 +435,8 @@ async fn a_migration_job_migrates_and_exits() {
     let settings = crm_customer::Settings {
         server,
         identity: crm_testkit::identity::trusting_tests(crm_customer::Settings::default_identity()),
+        services: crm_testkit::identity::unreachable_permission(),
+        upstream: Default::default(),
         database: crm_testkit::database_settings(db_url.clone()),
         redis: crm_testkit::redis_settings(),
         kafka: crm_testkit::kafka_settings(crm_testkit::kafka_brokers()),

@@ -1,4 +1,4 @@
-//! The `crm-customer` process refuses to start on TLS settings that cannot work, naming the key
+//! The `crm-customer` process refuses to start on TLS (or call-key) settings that cannot work, naming the key
 //! (a pod in CrashLoopBackOff with the reason in its log), instead of running without its cache
 //! or its event relay.
 
@@ -13,6 +13,10 @@ fn start(env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
         .env(
             "CRM__DATABASE__URL",
             "postgres://postgres@127.0.0.1:1/unused",
+        )
+        .env(
+            "CRM__IDENTITY__SIGNING_KEY",
+            crm_testkit::identity::service_key("customer").to_pkcs8_pem(),
         )
         .envs(env.iter().copied())
         .output()
@@ -59,6 +63,11 @@ fn tls_settings_that_cannot_work_stop_the_start_with_the_key() {
         (
             vec![("CRM__KAFKA__SECURITY__PROTOCOL", "sasl_ssl")],
             "needs kafka.security.sasl",
+        ),
+        // Not TLS, but the same rule: without its call key it could not fetch a large scope.
+        (
+            vec![("CRM__IDENTITY__SIGNING_KEY", "")],
+            "identity.signing_key",
         ),
     ] {
         let (status, output) = start(&env);

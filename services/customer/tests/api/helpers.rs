@@ -67,6 +67,8 @@ pub async fn spawn_with(options: Options) -> TestApp {
     let settings = Settings {
         server: crm_testkit::server_settings(),
         identity: crm_testkit::identity::trusting_tests(Settings::default_identity()),
+        services: crm_testkit::identity::unreachable_permission(),
+        upstream: Default::default(),
         database: crm_testkit::database_settings(db_url.clone()),
         redis,
         kafka: crm_testkit::kafka_settings(options.brokers.clone()),
@@ -221,7 +223,7 @@ pub fn process(db_url: &str, topic: &str, drain_delay_ms: u64) -> crm_testkit::S
             ("CRM__EVENTS__TOPIC", topic.to_string()),
         ]
         .into_iter()
-        .chain(crm_testkit::identity::service_identity_env())
+        .chain(crm_testkit::identity::service_identity_env("customer"))
         .collect::<Vec<_>>(),
     )
 }

@@ -17,6 +17,8 @@ fn settings(
     crm_customer::Settings {
         server: crm_testkit::server_settings(),
         identity: crm_testkit::identity::trusting_tests(crm_customer::Settings::default_identity()),
+        services: crm_testkit::identity::unreachable_permission(),
+        upstream: Default::default(),
         database: crm_testkit::database_settings(database_url),
         redis,
         kafka: crm_testkit::kafka_settings(brokers),

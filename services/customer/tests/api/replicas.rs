@@ -98,6 +98,7 @@ async fn spawn_gateway(
             .into(),
         upstream: UpstreamSettings {
             resolve_interval_secs: 1,
+            ..Default::default()
         },
         auth: AuthSettings {
             issuer: "crm".into(),

@@ -71,3 +71,25 @@ impl Access {
         crate::org::store::permission_version(&mut conn).await
     }
 }
+
+/// The permission service resolves the scopes its own callers send by reference (ADR 0016)
+/// from its own decisions, without a call.
+impl crm_identity::ScopeSource for Access {
+    fn compile(
+        &self,
+        user: Uuid,
+        resource: Resource,
+        action: crm_access::Action,
+    ) -> crm_identity::scopes::ScopeFuture<'_> {
+        Box::pin(async move {
+            let action = Action::parse(action.as_str()).ok_or_else(|| {
+                crm_errors::ApiError::new(
+                    crm_errors::Code::InvalidArgument,
+                    format!("unknown action {action}"),
+                )
+            })?;
+            let compiled = self.compile_scope(user, resource, action).await?;
+            crm_access::Scope::try_from(crm_proto::permission::CompiledScope::from(compiled))
+        })
+    }
+}
