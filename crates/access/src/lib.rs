@@ -607,11 +607,18 @@ impl Access {
         preferences::day_range(self.time_zone(), date)
     }
 
-    /// Every action on every record of every resource: what a trusted tool or a test acting as
-    /// the system holds.
+    /// Every action on every record of the well-known resources: what a trusted tool or a test
+    /// acting as the system holds. Resources declared later (`follow_up`, …) are not in a
+    /// closed list: name them with [`Self::system_over`].
     pub fn system(user_id: Uuid) -> Self {
+        Self::system_over(user_id, Resource::WELL_KNOWN.iter().copied())
+    }
+
+    /// Every action on every record of `resources` (a service's tests pass the resources its
+    /// declaration names).
+    pub fn system_over(user_id: Uuid, resources: impl IntoIterator<Item = Resource>) -> Self {
         let mut access = Access::new(user_id);
-        for &resource in Resource::WELL_KNOWN {
+        for resource in resources {
             for &action in Action::ALL {
                 access.insert(resource, action, Scope::everything());
             }

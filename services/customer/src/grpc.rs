@@ -1,13 +1,15 @@
 //! The gRPC service `crm.customer.v1.CustomerService`: one type ([`CustomerApi`]) implementing
 //! the one generated trait, so the implementation stays in this one file. It holds no logic:
-//! each RPC is handed to its aggregate's edge, [`crate::accounts::grpc`] or
-//! [`crate::contacts::grpc`], which converts, calls the use case and converts back.
+//! each RPC is handed to its aggregate's edge, [`crate::accounts::grpc`],
+//! [`crate::contacts::grpc`] or [`crate::follow_ups::grpc`], which converts, calls the use case
+//! and converts back.
 
 use crm_proto::customer as pb;
 use tonic::Request;
 
 use crate::accounts::{self, Accounts};
 use crate::contacts::{self, Contacts};
+use crate::follow_ups::{self, FollowUps};
 use crate::wire::{GrpcResult, PageStream};
 
 pub use crate::wire::EXPORT_PAGE_SIZE;
@@ -15,11 +17,16 @@ pub use crate::wire::EXPORT_PAGE_SIZE;
 pub struct CustomerApi {
     accounts: Accounts,
     contacts: Contacts,
+    follow_ups: FollowUps,
 }
 
 impl CustomerApi {
-    pub fn new(accounts: Accounts, contacts: Contacts) -> Self {
-        Self { accounts, contacts }
+    pub fn new(accounts: Accounts, contacts: Contacts, follow_ups: FollowUps) -> Self {
+        Self {
+            accounts,
+            contacts,
+            follow_ups,
+        }
     }
 }
 
@@ -111,5 +118,49 @@ impl pb::customer_service_server::CustomerService for CustomerApi {
         request: Request<pb::ExportContactsRequest>,
     ) -> GrpcResult<Self::ExportContactsStream> {
         contacts::grpc::export(&self.contacts, request).await
+    }
+
+    async fn create_follow_up(
+        &self,
+        request: Request<pb::CreateFollowUpRequest>,
+    ) -> GrpcResult<pb::FollowUp> {
+        follow_ups::grpc::create(&self.follow_ups, request).await
+    }
+
+    async fn get_follow_up(
+        &self,
+        request: Request<pb::GetFollowUpRequest>,
+    ) -> GrpcResult<pb::FollowUp> {
+        follow_ups::grpc::get(&self.follow_ups, request).await
+    }
+
+    async fn update_follow_up(
+        &self,
+        request: Request<pb::UpdateFollowUpRequest>,
+    ) -> GrpcResult<pb::FollowUp> {
+        follow_ups::grpc::update(&self.follow_ups, request).await
+    }
+
+    async fn delete_follow_up(
+        &self,
+        request: Request<pb::DeleteFollowUpRequest>,
+    ) -> GrpcResult<pb::DeleteFollowUpResponse> {
+        follow_ups::grpc::delete(&self.follow_ups, request).await
+    }
+
+    async fn list_follow_ups(
+        &self,
+        request: Request<pb::ListFollowUpsRequest>,
+    ) -> GrpcResult<pb::ListFollowUpsResponse> {
+        follow_ups::grpc::list(&self.follow_ups, request).await
+    }
+
+    type ExportFollowUpsStream = PageStream<pb::ListFollowUpsResponse>;
+
+    async fn export_follow_ups(
+        &self,
+        request: Request<pb::ExportFollowUpsRequest>,
+    ) -> GrpcResult<Self::ExportFollowUpsStream> {
+        follow_ups::grpc::export(&self.follow_ups, request).await
     }
 }

@@ -1,8 +1,9 @@
-//! The customer service: accounts (companies) and contacts (people at an account).
+//! The customer service: accounts (companies), contacts (people at an account) and follow-ups
+//! (what was done with them).
 //!
 //! Serves `crm.customer.v1.CustomerService` over gRPC, owns its Postgres database, publishes
-//! `customer.account.*` / `customer.contact.*` events through the transactional outbox, and keeps
-//! single-record reads in a versioned Redis cache.
+//! `customer.account.*` / `customer.contact.*` / `customer.follow_up.*` events through the
+//! transactional outbox, and keeps single-record reads in a versioned Redis cache.
 //!
 //! # Layout
 //!
@@ -12,7 +13,8 @@
 //! domain, errors → `Status`).
 //!
 //! - [`accounts`]: the companies the organisation does business with;
-//! - [`contacts`]: the people at an account.
+//! - [`contacts`]: the people at an account;
+//! - [`follow_ups`]: calls, meetings, visits, notes and e-mails with a customer (跟进记录).
 //!
 //! Shared by both, and neither's own: [`record`] (what every customer record is and does —
 //! lifecycle status and grade, list queries, the list SQL, the cache and events of writes),
@@ -24,6 +26,7 @@
 pub mod accounts;
 pub mod contacts;
 pub mod error;
+pub mod follow_ups;
 pub mod grpc;
 pub mod record;
 pub mod settings;
@@ -112,7 +115,8 @@ impl Application {
         let routes =
             tonic::service::Routes::new(CustomerServiceServer::new(grpc::CustomerApi::new(
                 accounts::Accounts::new(records.clone()),
-                contacts::Contacts::new(records),
+                contacts::Contacts::new(records.clone()),
+                follow_ups::FollowUps::new(records),
             )));
         let start_tasks = move |tasks_stop: CancellationToken| -> Vec<Task> {
             match Relay::new(pool, &settings.kafka, outbox, RelayConfig::default()) {
@@ -149,6 +153,10 @@ pub fn declaration() -> crm_record::registry::Declaration {
             (
                 contacts::domain::Contact::RESOURCE,
                 contacts::domain::Contact::TABLE,
+            ),
+            (
+                follow_ups::domain::FollowUp::RESOURCE,
+                follow_ups::domain::FollowUp::TABLE,
             ),
         ],
     )

@@ -34,10 +34,33 @@ pub use crm_errors::validation::MAX_EMAIL;
 pub const MAX_PHONE: usize = 32;
 pub const MAX_TAGS: usize = 50;
 pub const MAX_TAG: usize = 50;
+/// Notes, a follow-up's content: about four pages.
+pub const MAX_LONG: usize = 10_000;
 
 impl Violations {
     pub fn into_result(self) -> Result<(), crm_errors::ApiError> {
         self.0.into_result()
+    }
+
+    /// Optional long text (a follow-up's content): line breaks and tabs are kept, other control
+    /// characters refused; empty means absent.
+    pub fn long_text(&mut self, field: &str, value: &str, max: usize) -> Option<String> {
+        let value = value.trim();
+        if value.chars().count() > max {
+            self.add(field, format!("must be at most {max} characters"));
+            return None;
+        }
+        if value
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            self.add(
+                field,
+                "must not contain control characters other than line breaks and tabs",
+            );
+            return None;
+        }
+        (!value.is_empty()).then(|| value.to_string())
     }
 
     pub fn phone(&mut self, field: &str, value: &str) -> Option<String> {

@@ -1,6 +1,6 @@
-//! What both gRPC edges (`accounts/grpc.rs`, `contacts/grpc.rs`) share: the handlers' result
-//! type, the caller's access, times, lifecycle statuses, grades and sort fields on the wire,
-//! optional text in patches, and export streams.
+//! What the gRPC edges (`accounts/grpc.rs`, `contacts/grpc.rs`, `follow_ups/grpc.rs`) share:
+//! the handlers' result type, the caller's access, times, lifecycle statuses, grades and sort
+//! fields on the wire, optional text in patches, and export streams.
 //!
 //! The wire enums are parsed by free functions over `&mut Violations` (so `Violations` keeps
 //! its one `impl`, in [`crate::validation`]).
@@ -39,6 +39,24 @@ pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
         seconds: t.timestamp(),
         nanos: t.timestamp_subsec_nanos() as i32,
     }
+}
+
+/// A `google.protobuf.Timestamp` from a request, at the precision Postgres keeps
+/// (microseconds); `None` when unset. One outside what a date can be is a violation of `field`.
+pub fn time(
+    v: &mut Violations,
+    field: &str,
+    raw: Option<prost_types::Timestamp>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::SubsecRound;
+    let raw = raw?;
+    let parsed = u32::try_from(raw.nanos)
+        .ok()
+        .and_then(|nanos| chrono::DateTime::from_timestamp(raw.seconds, nanos));
+    if parsed.is_none() {
+        v.add(field, "is not a valid time");
+    }
+    parsed.map(|t| t.trunc_subsecs(6))
 }
 
 impl From<LifecycleStatus> for pb::LifecycleStatus {

@@ -10,6 +10,7 @@ use crm_errors::{ApiError, Code};
 use crm_record::authz::{authorize, authorize_create, authorize_move, default_department, shown};
 use crm_record::page::{Page, SortKey};
 use crm_record::{Record, now};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::domain::{Account, AccountPatch, NewAccount};
@@ -19,6 +20,27 @@ use crate::error::Result;
 use crate::record::list::ListQuery;
 use crate::record::service::{Records, page};
 use crate::record::store::Lock;
+
+/// An account the caller may read, share-locked until the transaction ends (so it cannot be
+/// deleted meanwhile): what a contact or a follow-up may be attached to. One the caller may not
+/// read is "no such account" too, on `account_id`, so nothing attached reveals an account.
+pub async fn require_readable(tx: &mut PgConnection, access: &Access, id: Uuid) -> Result<()> {
+    let account = store::get_account(tx, id, Lock::Share).await?;
+    let visible = account.is_some_and(|a| {
+        let (owner, department) = a.place();
+        access
+            .get(Resource::ACCOUNT, Action::Read)
+            .is_some_and(|s| s.covers_record(a.id, owner, department, |f| a.attribute(f)))
+    });
+    if !visible {
+        return Err(ApiError::invalid(vec![crm_errors::FieldViolation::new(
+            "account_id",
+            "no such account",
+        )])
+        .into());
+    }
+    Ok(())
+}
 
 /// Accounts' use cases.
 #[derive(Clone)]

@@ -22,6 +22,33 @@ use crate::record::list::ListQuery;
 use crate::record::service::{Records, page};
 use crate::record::store::Lock;
 
+/// A contact the caller may read, share-locked until the transaction ends (so it cannot be
+/// deleted or moved meanwhile), and at `account`: what a follow-up may be about. Anything else
+/// is "no such contact at this account" on `contact_id`, so nothing is revealed.
+pub async fn require_readable(
+    tx: &mut PgConnection,
+    access: &Access,
+    id: Uuid,
+    account: Uuid,
+) -> Result<()> {
+    let contact = store::get_contact(tx, id, Lock::Share).await?;
+    let fits = contact.is_some_and(|c| {
+        let (owner, department) = c.place();
+        c.account_id == account
+            && access
+                .get(Resource::CONTACT, Action::Read)
+                .is_some_and(|s| s.covers_record(c.id, owner, department, |f| c.attribute(f)))
+    });
+    if !fits {
+        return Err(ApiError::invalid(vec![crm_errors::FieldViolation::new(
+            "contact_id",
+            "no such contact at this account",
+        )])
+        .into());
+    }
+    Ok(())
+}
+
 /// Contacts' use cases.
 #[derive(Clone)]
 pub struct Contacts {
@@ -31,31 +58,6 @@ pub struct Contacts {
 impl Contacts {
     pub fn new(records: Records) -> Self {
         Self { records }
-    }
-
-    /// A contact's account must exist and be one the caller may read; one they may not is
-    /// "no such account" too, so contacts reveal no account.
-    async fn require_account(
-        &self,
-        tx: &mut PgConnection,
-        access: &Access,
-        account_id: Uuid,
-    ) -> Result<()> {
-        let account = accounts::store::get_account(tx, account_id, Lock::Share).await?;
-        let visible = account.is_some_and(|a| {
-            let (owner, department) = a.place();
-            access
-                .get(Resource::ACCOUNT, Action::Read)
-                .is_some_and(|s| s.covers_record(a.id, owner, department, |f| a.attribute(f)))
-        });
-        if !visible {
-            return Err(ApiError::invalid(vec![crm_errors::FieldViolation::new(
-                "account_id",
-                "no such account",
-            )])
-            .into());
-        }
-        Ok(())
     }
 
     pub async fn create(&self, access: &Access, new: NewContact) -> Result<Contact> {
@@ -84,8 +86,7 @@ impl Contacts {
             updated_at: now,
         };
         let mut tx = self.records.pool().begin().await?;
-        self.require_account(&mut tx, access, contact.account_id)
-            .await?;
+        accounts::service::require_readable(&mut tx, access, contact.account_id).await?;
         store::insert_contact(&mut tx, &contact).await?;
         self.records.write(&mut tx, access, &contact, None).await?;
         tx.commit().await?;
@@ -120,7 +121,7 @@ impl Contacts {
             .check_writable(patch.fields_set())?;
         ApiError::check_version(expected_version, contact.version)?;
         if let Some(account_id) = patch.account_id.filter(|a| *a != contact.account_id) {
-            self.require_account(&mut tx, access, account_id).await?;
+            accounts::service::require_readable(&mut tx, access, account_id).await?;
         }
         let before = contact.place();
         let changes = contact.apply(patch);

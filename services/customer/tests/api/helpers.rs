@@ -14,10 +14,20 @@ pub type WithAccess = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic
 pub type Signed = crm_identity::SignCalls<Channel>;
 pub type Client = CustomerServiceClient<InterceptedService<Signed, WithAccess>>;
 
-/// Acts as [`OWNER`] with every action on every record (the system).
+/// Acts as [`OWNER`] with every action on every record of every resource this service
+/// declares (the system).
 fn system_access(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-    crm_access::Access::system(OWNER.parse().unwrap()).to_metadata(request.metadata_mut());
+    system().to_metadata(request.metadata_mut());
     Ok(request)
+}
+
+/// [`OWNER`] with every action on every record of the service's resources.
+pub fn system() -> crm_access::Access {
+    let resources = crm_customer::declaration()
+        .resources
+        .into_iter()
+        .map(|r| crm_access::Resource::parse(&r.name).expect("declared names are valid"));
+    crm_access::Access::system_over(OWNER.parse().unwrap(), resources)
 }
 
 pub struct TestApp {

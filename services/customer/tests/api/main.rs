@@ -8,6 +8,7 @@ mod accounts;
 mod config;
 mod contacts;
 mod events;
+mod follow_ups;
 mod lists;
 mod outage;
 mod replicas;
