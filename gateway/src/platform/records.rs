@@ -40,7 +40,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use uuid::Uuid;
 
-use super::error::Result;
+use super::error::{Error, Result};
 use super::export::{self, ExportFormat};
 use super::extract::{ApiJson, ApiQuery, IdPath, IfMatch};
 use super::response::{check_page_size, created, no_content, visible, visible_list, with_etag};
@@ -65,14 +65,48 @@ pub trait Exported {
 /// Pages of records, converted to the API's types, as an export streams them.
 pub type RecordPages<T> = BoxStream<'static, Result<Vec<T>>>;
 
+/// The answer of an export call as [`RecordPages`]: `rows` takes a page message's records, each
+/// converted to the API's type (a gRPC error becomes its problem; a record the API cannot
+/// represent, an internal error: a bug in the service).
+pub async fn export_pages<P, W, T>(
+    call: impl Future<Output = std::result::Result<tonic::Response<tonic::Streaming<P>>, tonic::Status>>,
+    rows: fn(P) -> Vec<W>,
+) -> Result<RecordPages<T>>
+where
+    P: Send + 'static,
+    W: 'static,
+    T: TryFrom<W> + Send + 'static,
+    T::Error: std::error::Error + Send + Sync + 'static,
+{
+    use futures::StreamExt;
+    let pages = call.await.map_err(Error::from_status)?;
+    Ok(pages
+        .into_inner()
+        .map(move |page| {
+            rows(page.map_err(Error::from_status)?)
+                .into_iter()
+                .map(|r| T::try_from(r).map_err(Error::internal))
+                .collect()
+        })
+        .boxed())
+}
+
+/// A call whose answer says nothing the API returns (a delete's): only its failure matters.
+pub async fn done<R>(
+    call: impl Future<Output = std::result::Result<tonic::Response<R>, tonic::Status>>,
+) -> Result<()> {
+    call.await.map_err(Error::from_status)?;
+    Ok(())
+}
+
 /// What a resource states for [`routes`] to serve it (see the module docs).
 pub trait RecordApi: Send + Sync + 'static {
     /// Its grants and field rules.
     const RESOURCE: Resource;
-    /// Plural, lower case: the path (`/api/v1/{COLLECTION}`), the OpenAPI tag, the export's
-    /// file name and the operation ids (`list_{COLLECTION}`).
+    /// Plural, lower case, words joined by `-`: the path (`/api/v1/{COLLECTION}`), the OpenAPI
+    /// tag, the export's file name and the operation ids (`list_{COLLECTION}`, `-` written `_`).
     const COLLECTION: &'static str;
-    /// Singular, lower case: operation ids (`create_{ONE}`) and descriptions.
+    /// Singular, lower case: operation ids (`create_{ONE}`, `-` written `_`) and descriptions.
     const ONE: &'static str;
     /// With its article, for descriptions: "an account".
     const A_ONE: &'static str;
@@ -334,7 +368,8 @@ mod docs {
     ) -> OperationBuilder {
         OperationBuilder::new()
             .tag(R::COLLECTION)
-            .operation_id(Some(id))
+            // Paths take `follow-ups`; operation ids become names in generated clients.
+            .operation_id(Some(id.replace('-', "_")))
             .summary(Some(summary))
             .description(description)
     }

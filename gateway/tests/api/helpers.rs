@@ -256,7 +256,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
     let gateway = tokio::spawn(gateway.run_until_stopped(stop.clone()));
 
     let org = Org::connect(&permission_grpc, &permission_db).await;
-    wait_declared(&permission_db).await;
+    wait_declared(&permission_db, &["account", "contact"]).await;
     let user_id = org.admin(USER).await;
     let app = TestApp {
         org,
@@ -279,26 +279,29 @@ pub async fn spawn_with(options: Options) -> TestApp {
     app
 }
 
-/// Waits until the customer service's declaration of its resources (made at its start, through
+/// Waits until the customer service's declaration of `resources` (made at its start, through
 /// its outbox and the broker) is in the permission service's registry: field rules and sharing
-/// conditions may only name declared fields.
-async fn wait_declared(permission_db: &str) {
+/// conditions may only name declared fields, and grants only declared resources.
+async fn wait_declared(permission_db: &str, resources: &[&str]) {
     let db = sqlx::PgPool::connect(permission_db)
         .await
         .expect("the permission database");
+    let names: Vec<String> = resources.iter().map(|r| r.to_string()).collect();
     crm_testkit::eventually(
-        "the customer service's resources declared",
+        &format!("the customer service's resources {resources:?} declared"),
         Duration::from_secs(60),
         || {
-            let db = db.clone();
+            let (db, names) = (db.clone(), names.clone());
             async move {
                 let declared: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM resource_fields WHERE resource IN ('account', 'contact')",
+                    "SELECT count(DISTINCT resource) FROM resource_fields \
+                     WHERE resource = ANY($1)",
                 )
+                .bind(&names)
                 .fetch_one(&db)
                 .await
                 .unwrap_or(0);
-                declared > 0
+                declared == names.len() as i64
             }
         },
     )
@@ -483,6 +486,56 @@ impl Org {
     pub async fn admin(&self, name: &str) -> uuid::Uuid {
         self.user(name, &["admin"], None, None).await
     }
+
+    /// Grants the role named `role` each of `actions` on `resource` with `scope`. The seeded
+    /// roles hold grants on the well-known resources only: a resource a service declared
+    /// (`follow_up`) gets its grants here, once declared ([`TestApp::wait_declared`]; the
+    /// permission service refuses grants on resources it does not know).
+    pub async fn grant(
+        &self,
+        role: &str,
+        resource: &str,
+        actions: &[crm_proto::permission::Action],
+        scope: crm_proto::permission::DataScope,
+    ) {
+        use crm_proto::permission as pb;
+        let found = self
+            .org
+            .clone()
+            .list_roles(pb::ListRolesRequest {})
+            .await
+            .expect("list roles")
+            .into_inner()
+            .roles
+            .into_iter()
+            .find(|r| r.name == role)
+            .unwrap_or_else(|| panic!("no role {role}"));
+        let (raw, name) = crm_access::Resource::parse(resource)
+            .unwrap_or_else(|| panic!("{resource:?} is not a resource name"))
+            .to_wire();
+        let mut version = found.version;
+        for &action in actions {
+            version = self
+                .org
+                .clone()
+                .set_grant(pb::SetGrantRequest {
+                    role_id: found.id.clone(),
+                    expected_version: version,
+                    grant: Some(pb::Grant {
+                        resource: raw,
+                        resource_name: name.clone(),
+                        action: action as i32,
+                        scope: scope as i32,
+                    }),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("grant {role} {resource}:{action:?}: {e}"))
+                .into_inner()
+                .role
+                .expect("the role")
+                .version;
+        }
+    }
 }
 
 impl TestApp {
@@ -513,6 +566,13 @@ impl TestApp {
             }
         })
         .await
+    }
+
+    /// Waits until the customer service has declared `resource` to the permission service's
+    /// registry (its declaration rides the outbox, so it lands a moment after the start).
+    pub async fn wait_declared(&self, resource: &str) {
+        let permission = self.permission.as_ref().expect("the permission service");
+        wait_declared(&permission.db, &[resource]).await;
     }
 
     /// A token for a new admin user made from `name`, and the user's id.

@@ -2,15 +2,14 @@
 
 use crm_access::{Access, Action, Resource};
 use crm_proto::customer as pb;
-use futures::StreamExt;
 use uuid::Uuid;
 
 use super::convert::AccountUpdate;
 use super::model::{
     Account, AccountList, AccountPatch, ExportAccountsParams, ListAccountsParams, NewAccount,
 };
-use crate::platform::error::{Error, Result};
-use crate::platform::records::{RecordApi, RecordPages};
+use crate::platform::error::Result;
+use crate::platform::records::{RecordApi, RecordPages, done, export_pages};
 use crate::upstream::customer::Client;
 use crate::upstream::{reply, request};
 
@@ -103,12 +102,7 @@ impl RecordApi for Accounts {
             },
             access,
         );
-        client
-            .clone()
-            .delete_account(request)
-            .await
-            .map_err(Error::from_status)?;
-        Ok(())
+        done(client.clone().delete_account(request)).await
     }
 
     async fn export(
@@ -117,20 +111,9 @@ impl RecordApi for Accounts {
         access: &Access,
     ) -> Result<RecordPages<Account>> {
         let request = request(pb::ExportAccountsRequest::from(params), access);
-        let pages = client
-            .clone()
-            .export_accounts(request)
-            .await
-            .map_err(Error::from_status)?;
-        Ok(pages
-            .into_inner()
-            .map(|page| {
-                let page = page.map_err(Error::from_status)?;
-                page.accounts
-                    .into_iter()
-                    .map(|r| Account::try_from(r).map_err(Error::internal))
-                    .collect()
-            })
-            .boxed())
+        export_pages(client.clone().export_accounts(request), |page| {
+            page.accounts
+        })
+        .await
     }
 }

@@ -3,15 +3,14 @@
 
 use crm_access::{Access, Action, Resource};
 use crm_proto::customer as pb;
-use futures::StreamExt;
 use uuid::Uuid;
 
 use super::convert::ContactUpdate;
 use super::model::{
     Contact, ContactList, ContactPatch, ExportContactsParams, ListContactsParams, NewContact,
 };
-use crate::platform::error::{Error, Result};
-use crate::platform::records::{RecordApi, RecordPages};
+use crate::platform::error::Result;
+use crate::platform::records::{RecordApi, RecordPages, done, export_pages};
 use crate::upstream::customer::Client;
 use crate::upstream::{reply, request};
 
@@ -110,12 +109,7 @@ impl RecordApi for Contacts {
             },
             access,
         );
-        client
-            .clone()
-            .delete_contact(request)
-            .await
-            .map_err(Error::from_status)?;
-        Ok(())
+        done(client.clone().delete_contact(request)).await
     }
 
     async fn export(
@@ -124,20 +118,9 @@ impl RecordApi for Contacts {
         access: &Access,
     ) -> Result<RecordPages<Contact>> {
         let request = request(pb::ExportContactsRequest::from(params), access);
-        let pages = client
-            .clone()
-            .export_contacts(request)
-            .await
-            .map_err(Error::from_status)?;
-        Ok(pages
-            .into_inner()
-            .map(|page| {
-                let page = page.map_err(Error::from_status)?;
-                page.contacts
-                    .into_iter()
-                    .map(|r| Contact::try_from(r).map_err(Error::internal))
-                    .collect()
-            })
-            .boxed())
+        export_pages(client.clone().export_contacts(request), |page| {
+            page.contacts
+        })
+        .await
     }
 }

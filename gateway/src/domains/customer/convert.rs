@@ -8,17 +8,20 @@
 //! `optional` field in an update request means "change it", and an empty string in such a field
 //! clears it.
 
+use chrono::{DateTime, Utc};
 use crm_proto::customer as pb;
 use uuid::Uuid;
 
 use super::model::{
     Account, AccountList, AccountPatch, Contact, ContactList, ContactPatch, ExportAccountsParams,
-    ExportContactsParams, Grade, LifecycleStatus, ListAccountsParams, ListContactsParams,
-    NewAccount, NewContact, SortField, SortOrder,
+    ExportContactsParams, ExportFollowUpsParams, FollowUp, FollowUpKind, FollowUpList,
+    FollowUpPatch, FollowUpSortField, Grade, LifecycleStatus, ListAccountsParams,
+    ListContactsParams, ListFollowUpsParams, NewAccount, NewContact, NewFollowUp, SortField,
+    SortOrder,
 };
 
 use crate::platform::convert::{
-    ConversionError, Result, non_empty, optional_uuid, timestamp, uuid,
+    ConversionError, Result, non_empty, optional_uuid, timestamp, to_timestamp, uuid,
 };
 
 /// `None` (and `null` in a patch) becomes the empty string, the proto's "not set".
@@ -350,6 +353,172 @@ impl TryFrom<pb::ListContactsResponse> for ContactList {
     }
 }
 
+// --- follow-ups -------------------------------------------------------------------------------
+
+impl From<FollowUpKind> for pb::FollowUpKind {
+    fn from(value: FollowUpKind) -> Self {
+        match value {
+            FollowUpKind::Call => pb::FollowUpKind::Call,
+            FollowUpKind::Meeting => pb::FollowUpKind::Meeting,
+            FollowUpKind::Visit => pb::FollowUpKind::Visit,
+            FollowUpKind::Note => pb::FollowUpKind::Note,
+            FollowUpKind::Email => pb::FollowUpKind::Email,
+        }
+    }
+}
+
+/// Every follow-up has a kind: `FOLLOW_UP_KIND_UNSPECIFIED` in an answer is a bug.
+fn follow_up_kind(value: i32) -> Result<FollowUpKind> {
+    match pb::FollowUpKind::try_from(value) {
+        Ok(pb::FollowUpKind::Call) => Ok(FollowUpKind::Call),
+        Ok(pb::FollowUpKind::Meeting) => Ok(FollowUpKind::Meeting),
+        Ok(pb::FollowUpKind::Visit) => Ok(FollowUpKind::Visit),
+        Ok(pb::FollowUpKind::Note) => Ok(FollowUpKind::Note),
+        Ok(pb::FollowUpKind::Email) => Ok(FollowUpKind::Email),
+        Ok(pb::FollowUpKind::Unspecified) => Err(ConversionError::new("kind", "unspecified")),
+        Err(_) => Err(ConversionError::new(
+            "kind",
+            format!("unknown value {value}"),
+        )),
+    }
+}
+
+/// `None` (not given) is `FOLLOW_UP_KIND_UNSPECIFIED`, which the service reports as missing.
+fn kind_code(value: Option<FollowUpKind>) -> i32 {
+    value.map_or(pb::FollowUpKind::Unspecified, pb::FollowUpKind::from) as i32
+}
+
+/// Follow-ups have no name: their `SORT_FIELD_NAME` is the subject.
+fn follow_up_sort_code(value: Option<FollowUpSortField>) -> i32 {
+    (match value {
+        None => pb::SortField::Unspecified,
+        Some(FollowUpSortField::CreatedAt) => pb::SortField::CreatedAt,
+        Some(FollowUpSortField::UpdatedAt) => pb::SortField::UpdatedAt,
+        Some(FollowUpSortField::Subject) => pb::SortField::Name,
+    }) as i32
+}
+
+/// An optional time of an answer: unset is `None`.
+fn optional_timestamp(
+    field: &'static str,
+    value: Option<prost_types::Timestamp>,
+) -> Result<Option<DateTime<Utc>>> {
+    value.map(|t| timestamp(field, Some(t))).transpose()
+}
+
+impl TryFrom<pb::FollowUp> for FollowUp {
+    type Error = ConversionError;
+    fn try_from(f: pb::FollowUp) -> Result<Self> {
+        Ok(FollowUp {
+            id: uuid("id", &f.id)?,
+            account_id: uuid("account_id", &f.account_id)?,
+            contact_id: optional_uuid("contact_id", &f.contact_id)?,
+            kind: follow_up_kind(f.kind)?,
+            occurred_at: timestamp("occurred_at", f.occurred_at)?,
+            next_follow_up_at: optional_timestamp("next_follow_up_at", f.next_follow_up_at)?,
+            owner_id: uuid("owner_id", &f.owner_id)?,
+            department_id: optional_uuid("department_id", &f.department_id)?,
+            created_at: timestamp("created_at", f.created_at)?,
+            updated_at: timestamp("updated_at", f.updated_at)?,
+            subject: f.subject,
+            content: non_empty(f.content),
+            outcome: non_empty(f.outcome),
+            version: f.version,
+        })
+    }
+}
+
+impl From<NewFollowUp> for pb::CreateFollowUpRequest {
+    fn from(f: NewFollowUp) -> Self {
+        pb::CreateFollowUpRequest {
+            account_id: id_text(f.account_id),
+            contact_id: id_text(f.contact_id),
+            kind: kind_code(f.kind),
+            subject: f.subject,
+            content: text(f.content),
+            outcome: text(f.outcome),
+            // Unset: the service records it as happening now.
+            occurred_at: f.occurred_at.map(to_timestamp),
+            next_follow_up_at: f.next_follow_up_at.map(to_timestamp),
+            owner_id: id_text(f.owner_id),
+            department_id: id_text(f.department_id),
+        }
+    }
+}
+
+/// A patch addressed to one version of one follow-up.
+#[derive(Debug)]
+pub struct FollowUpUpdate {
+    pub id: Uuid,
+    pub expected_version: i64,
+    pub patch: FollowUpPatch,
+}
+
+impl From<FollowUpUpdate> for pb::UpdateFollowUpRequest {
+    fn from(u: FollowUpUpdate) -> Self {
+        let p = u.patch;
+        pb::UpdateFollowUpRequest {
+            id: u.id.to_string(),
+            expected_version: u.expected_version,
+            contact_id: p.contact_id.map(id_text),
+            kind: p.kind.map(|k| pb::FollowUpKind::from(k) as i32),
+            subject: p.subject,
+            content: p.content.map(text),
+            outcome: p.outcome.map(text),
+            occurred_at: p.occurred_at.map(to_timestamp),
+            // A message field cannot say "clear" by being empty: `null` is its own flag.
+            next_follow_up_at: p.next_follow_up_at.flatten().map(to_timestamp),
+            clear_next_follow_up: matches!(p.next_follow_up_at, Some(None)),
+            owner_id: p.owner_id.map(|id| id.to_string()),
+            department_id: p.department_id.map(id_text),
+        }
+    }
+}
+
+impl From<ListFollowUpsParams> for pb::ListFollowUpsRequest {
+    fn from(q: ListFollowUpsParams) -> Self {
+        pb::ListFollowUpsRequest {
+            // Range-checked by the handler; 0 lets the service pick its default.
+            page_size: q.page_size.map_or(0, |n| n.min(i32::MAX as u32) as i32),
+            page_token: text(q.page_token),
+            account_id: id_text(q.account_id),
+            owner_id: id_text(q.owner_id),
+            query: text(q.q),
+            sort: follow_up_sort_code(q.sort),
+            descending: descending(q.order),
+            include_total: q.include_total.unwrap_or(false),
+        }
+    }
+}
+
+impl TryFrom<pb::ListFollowUpsResponse> for FollowUpList {
+    type Error = ConversionError;
+    fn try_from(r: pb::ListFollowUpsResponse) -> Result<Self> {
+        Ok(FollowUpList {
+            items: r
+                .follow_ups
+                .into_iter()
+                .map(FollowUp::try_from)
+                .collect::<Result<_>>()?,
+            next_page_token: non_empty(r.next_page_token),
+            // Zero when not asked for: the handler keeps it only when it asked.
+            total_size: Some(r.total_size),
+        })
+    }
+}
+
+impl From<ExportFollowUpsParams> for pb::ExportFollowUpsRequest {
+    fn from(q: ExportFollowUpsParams) -> Self {
+        pb::ExportFollowUpsRequest {
+            account_id: id_text(q.account_id),
+            owner_id: id_text(q.owner_id),
+            query: text(q.q),
+            sort: follow_up_sort_code(q.sort),
+            descending: descending(q.order),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,5 +609,113 @@ mod tests {
         assert!(req.descending);
         assert_eq!(req.lifecycle_status, pb::LifecycleStatus::Churned as i32);
         assert_eq!(req.account_id, "");
+    }
+
+    fn proto_follow_up() -> pb::FollowUp {
+        pb::FollowUp {
+            id: Uuid::now_v7().to_string(),
+            account_id: Uuid::now_v7().to_string(),
+            contact_id: String::new(),
+            kind: pb::FollowUpKind::Meeting as i32,
+            subject: "Quarterly review".into(),
+            content: String::new(),
+            outcome: "Asked for a quote".into(),
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 0,
+            }),
+            next_follow_up_at: None,
+            owner_id: Uuid::new_v4().to_string(),
+            department_id: String::new(),
+            version: 1,
+            created_at: Some(prost_types::Timestamp {
+                seconds: 1_700_000_100,
+                nanos: 0,
+            }),
+            updated_at: Some(prost_types::Timestamp {
+                seconds: 1_700_000_100,
+                nanos: 0,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_follow_up_answer_becomes_json_with_nulls_for_what_is_unset() {
+        let f = FollowUp::try_from(proto_follow_up()).unwrap();
+        assert_eq!(f.kind, FollowUpKind::Meeting);
+        assert_eq!(f.contact_id, None);
+        assert_eq!(f.content, None);
+        assert_eq!(f.next_follow_up_at, None);
+        assert_eq!(f.outcome.as_deref(), Some("Asked for a quote"));
+        let json = serde_json::to_value(&f).unwrap();
+        assert_eq!(json["kind"], "meeting");
+        assert_eq!(json["occurred_at"], "2023-11-14T22:13:20Z");
+        assert!(json["next_follow_up_at"].is_null() && json["contact_id"].is_null());
+
+        let mut bad = proto_follow_up();
+        bad.kind = pb::FollowUpKind::Unspecified as i32;
+        assert!(FollowUp::try_from(bad).is_err());
+        let mut bad = proto_follow_up();
+        bad.occurred_at = None;
+        assert!(FollowUp::try_from(bad).is_err());
+        let mut bad = proto_follow_up();
+        bad.account_id = String::new();
+        assert!(FollowUp::try_from(bad).is_err());
+    }
+
+    #[test]
+    fn a_follow_up_patch_clears_the_next_date_with_its_flag() {
+        let update = |patch: serde_json::Value| {
+            pb::UpdateFollowUpRequest::from(FollowUpUpdate {
+                id: Uuid::nil(),
+                expected_version: 4,
+                patch: serde_json::from_value(patch).unwrap(),
+            })
+        };
+        let cleared = update(serde_json::json!({"next_follow_up_at": null, "outcome": null}));
+        assert!(cleared.clear_next_follow_up);
+        assert_eq!(cleared.next_follow_up_at, None);
+        assert_eq!(cleared.outcome.as_deref(), Some(""));
+        assert_eq!(cleared.expected_version, 4);
+        assert_eq!(
+            (cleared.subject, cleared.kind, cleared.contact_id),
+            (None, None, None)
+        );
+
+        let moved = update(serde_json::json!({
+            "next_follow_up_at": "2030-01-02T03:04:05Z", "kind": "call", "contact_id": null
+        }));
+        assert!(!moved.clear_next_follow_up);
+        assert_eq!(
+            moved.next_follow_up_at,
+            Some(prost_types::Timestamp {
+                seconds: 1_893_553_445,
+                nanos: 0
+            })
+        );
+        assert_eq!(moved.kind, Some(pb::FollowUpKind::Call as i32));
+        assert_eq!(moved.contact_id.as_deref(), Some(""));
+
+        let untouched = update(serde_json::json!({"subject": "Call back"}));
+        assert!(!untouched.clear_next_follow_up);
+        assert_eq!(untouched.next_follow_up_at, None);
+    }
+
+    #[test]
+    fn a_new_follow_up_leaves_unset_what_the_service_defaults() {
+        let req = pb::CreateFollowUpRequest::from(NewFollowUp {
+            subject: "Intro call".into(),
+            ..Default::default()
+        });
+        assert_eq!(req.kind, pb::FollowUpKind::Unspecified as i32);
+        assert_eq!(req.occurred_at, None);
+        assert_eq!(req.account_id, "");
+        let list = pb::ListFollowUpsRequest::from(ListFollowUpsParams {
+            sort: Some(FollowUpSortField::Subject),
+            order: Some(SortOrder::Desc),
+            ..Default::default()
+        });
+        assert_eq!(list.sort, pb::SortField::Name as i32);
+        assert!(list.descending);
     }
 }

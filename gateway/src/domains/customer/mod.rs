@@ -1,12 +1,14 @@
-//! The customer domain: accounts and contacts, served by the customer service.
+//! The customer domain: accounts, contacts and follow-ups, served by the customer service.
 //!
 //! - [`model`]: the JSON types; [`convert`]: them ↔ the generated proto types;
-//! - [`accounts`], [`contacts`]: each resource's names, scopes, export columns and gRPC calls;
-//!   the routes themselves are the shared record routes ([`crate::platform::records`]).
+//! - [`accounts`], [`contacts`], [`follow_ups`]: each resource's names, scopes, export columns
+//!   and gRPC calls; the routes themselves are the shared record routes
+//!   ([`crate::platform::records`]).
 
 pub mod accounts;
 pub mod contacts;
 pub mod convert;
+pub mod follow_ups;
 pub mod model;
 
 use axum::extract::FromRef;
@@ -21,6 +23,9 @@ use crate::upstream::customer;
 #[openapi(tags(
     (name = "accounts", description = "Companies we sell to."),
     (name = "contacts", description = "People, usually working at an account."),
+    (name = "follow-ups", description = "Follow-ups (跟进记录): calls, meetings, visits, notes \
+        and e-mails with an account or one of its contacts — when, with what outcome, and when \
+        to follow up next. Resource `follow_up`: recording one needs `read` on its account."),
 ))]
 struct Tags;
 
@@ -33,4 +38,5 @@ where
     OpenApiRouter::with_openapi(Tags::openapi())
         .merge(records::routes::<accounts::Accounts, S>(security))
         .merge(records::routes::<contacts::Contacts, S>(security))
+        .merge(records::routes::<follow_ups::FollowUps, S>(security))
 }

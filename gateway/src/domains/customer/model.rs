@@ -377,6 +377,203 @@ pub struct ExportContactsParams {
     pub order: Option<SortOrder>,
 }
 
+// --- follow-ups -------------------------------------------------------------------------------
+
+/// What kind of contact with the customer a follow-up records: a phone `call`, a `meeting`
+/// (in person or online), a `visit` at the customer's site, a `note` (no contact with the
+/// customer), an `email`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowUpKind {
+    Call,
+    Meeting,
+    Visit,
+    Note,
+    Email,
+}
+
+/// A follow-up (跟进记录): what someone did with a customer — a call, a meeting, a visit, a
+/// note, an e-mail — when, with what outcome, and when to follow up next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FollowUp {
+    pub id: Uuid,
+    /// The account it is about. A follow-up stays with its account: it cannot be moved to
+    /// another one.
+    pub account_id: Uuid,
+    /// The contact at that account it was with; `null`: the account as a whole.
+    pub contact_id: Option<Uuid>,
+    pub kind: FollowUpKind,
+    /// A one-line summary.
+    #[schema(example = "Quarterly review")]
+    pub subject: String,
+    /// What was said or done.
+    pub content: Option<String>,
+    /// What came of it.
+    #[schema(example = "Asked for a quote")]
+    pub outcome: Option<String>,
+    /// When it happened (RFC 3339; defaults to when it was recorded).
+    pub occurred_at: DateTime<Utc>,
+    /// When to follow up next (RFC 3339, after `occurred_at`); `null` when nothing is planned.
+    /// Reminders go by it.
+    pub next_follow_up_at: Option<DateTime<Utc>>,
+    /// Who followed up: the author, unless recorded for someone else.
+    pub owner_id: Uuid,
+    /// The department it belongs to (defaults to its creator's primary department);
+    /// department data scopes go by it.
+    pub department_id: Option<Uuid>,
+    /// Bumped by every write; sent as the `ETag` and expected back in `If-Match`.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The body of `POST /api/v1/follow-ups`. Recording one needs `read` on its account (and
+/// contact): one you may not read is refused as `no such account` (`no such contact`).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewFollowUp {
+    /// Required (checked by the customer service): an account you may read.
+    #[serde(default)]
+    #[schema(required = true, value_type = Uuid)]
+    pub account_id: Option<Uuid>,
+    /// A contact of that account you may read; absent or `null`: the account as a whole.
+    #[serde(default)]
+    pub contact_id: Option<Uuid>,
+    /// Required (checked by the customer service).
+    #[serde(default)]
+    #[schema(required = true, value_type = FollowUpKind)]
+    pub kind: Option<FollowUpKind>,
+    /// Required (checked by the customer service).
+    #[serde(default)]
+    #[schema(required = true, example = "Quarterly review")]
+    pub subject: String,
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// RFC 3339, not in the future; defaults to now.
+    #[serde(default)]
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// RFC 3339, after `occurred_at`.
+    #[serde(default)]
+    pub next_follow_up_at: Option<DateTime<Utc>>,
+    /// Defaults to the caller.
+    #[serde(default)]
+    pub owner_id: Option<Uuid>,
+    /// Defaults to the caller's primary department.
+    #[serde(default)]
+    pub department_id: Option<Uuid>,
+}
+
+/// The body of `PATCH /api/v1/follow-ups/{id}`: absent fields stay, `null` clears. There is no
+/// `account_id`: a follow-up stays with its account.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpPatch {
+    /// Another contact of the same account (one you may read); `null`: the account as a whole.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Uuid>)]
+    pub contact_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = FollowUpKind)]
+    pub kind: Option<FollowUpKind>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
+    pub subject: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub content: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub outcome: Option<Option<String>>,
+    /// RFC 3339, not in the future.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, format = DateTime)]
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// RFC 3339, after `occurred_at`; `null`: nothing planned any more.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_follow_up_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Uuid)]
+    pub owner_id: Option<Uuid>,
+    /// Moving a record to another owner or department needs the `assign` permission.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Uuid>)]
+    pub department_id: Option<Option<Uuid>>,
+}
+
+/// What follow-up lists are ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowUpSortField {
+    CreatedAt,
+    UpdatedAt,
+    Subject,
+}
+
+/// Query string of `GET /api/v1/follow-ups`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListFollowUpsParams {
+    /// Records per page, 1 to 200 (default 50).
+    #[serde(default, deserialize_with = "number_from_str")]
+    #[param(minimum = 1, maximum = 200, value_type = Option<u32>)]
+    pub page_size: Option<u32>,
+    /// `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+    /// Only follow-ups about this account.
+    pub account_id: Option<Uuid>,
+    /// Only follow-ups owned by this user.
+    pub owner_id: Option<Uuid>,
+    /// Case-insensitive substring of subject, content or outcome.
+    pub q: Option<String>,
+    /// Default `created_at`.
+    #[param(inline)]
+    pub sort: Option<FollowUpSortField>,
+    /// Default `asc`.
+    #[param(inline)]
+    pub order: Option<SortOrder>,
+    /// Also count every matching record you may see (`total_size`).
+    #[serde(default, deserialize_with = "bool_from_str")]
+    #[param(value_type = Option<bool>)]
+    pub include_total: Option<bool>,
+}
+
+/// One page of follow-ups.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FollowUpList {
+    pub items: Vec<FollowUp>,
+    /// Pass as `page_token` to get the next page; `null` on the last page.
+    pub next_page_token: Option<String>,
+    /// With `include_total=true`: every matching record you may see, across all pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_size: Option<i64>,
+}
+
+/// Query string of `GET /api/v1/follow-ups/export`: the filters and sort of a list, no paging.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportFollowUpsParams {
+    /// Default `ndjson`.
+    #[param(inline)]
+    pub format: Option<ExportFormat>,
+    /// Only follow-ups about this account.
+    pub account_id: Option<Uuid>,
+    /// Only follow-ups owned by this user.
+    pub owner_id: Option<Uuid>,
+    /// Case-insensitive substring of subject, content or outcome.
+    pub q: Option<String>,
+    /// Default `created_at`.
+    #[param(inline)]
+    pub sort: Option<FollowUpSortField>,
+    /// Default `asc`.
+    #[param(inline)]
+    pub order: Option<SortOrder>,
+}
+
 macro_rules! record_traits {
     ($record:ty, $list:ty, $export:ty) => {
         impl Versioned for $record {
@@ -404,6 +601,7 @@ macro_rules! record_traits {
 
 record_traits!(Account, ListAccountsParams, ExportAccountsParams);
 record_traits!(Contact, ListContactsParams, ExportContactsParams);
+record_traits!(FollowUp, ListFollowUpsParams, ExportFollowUpsParams);
 
 #[cfg(test)]
 mod tests {
@@ -434,6 +632,46 @@ mod tests {
     }
 
     #[test]
+    fn follow_up_patch_tells_absent_from_null() {
+        let patch: FollowUpPatch = serde_json::from_value(
+            json!({"next_follow_up_at": null, "outcome": "Won", "contact_id": null}),
+        )
+        .unwrap();
+        assert_eq!(patch.next_follow_up_at, Some(None));
+        assert_eq!(patch.contact_id, Some(None));
+        assert_eq!(patch.outcome, Some(Some("Won".into())));
+        assert_eq!(patch.content, None);
+        assert_eq!(patch.occurred_at, None);
+        for cannot_clear in ["subject", "kind", "occurred_at", "owner_id"] {
+            let body = json!({ cannot_clear: null });
+            assert!(
+                serde_json::from_value::<FollowUpPatch>(body).is_err(),
+                "{cannot_clear}"
+            );
+        }
+        // A follow-up stays with its account.
+        let moved = json!({"account_id": Uuid::nil()});
+        assert!(serde_json::from_value::<FollowUpPatch>(moved).is_err());
+    }
+
+    #[test]
+    fn follow_up_times_are_rfc_3339() {
+        let new: NewFollowUp = serde_json::from_value(json!({
+            "kind": "visit", "occurred_at": "2025-03-01T09:30:00+08:00"
+        }))
+        .unwrap();
+        assert_eq!(new.kind, Some(FollowUpKind::Visit));
+        assert_eq!(
+            new.occurred_at.unwrap().to_rfc3339(),
+            "2025-03-01T01:30:00+00:00"
+        );
+        assert!(
+            serde_json::from_value::<NewFollowUp>(json!({"occurred_at": "yesterday"})).is_err()
+        );
+        assert!(serde_json::from_value::<NewFollowUp>(json!({"kind": "fax"})).is_err());
+    }
+
+    #[test]
     fn enums_use_the_documented_spelling() {
         assert_eq!(
             serde_json::to_value(LifecycleStatus::Churned).unwrap(),
@@ -441,5 +679,7 @@ mod tests {
         );
         assert_eq!(serde_json::to_value(Grade::A).unwrap(), "A");
         assert!(serde_json::from_value::<SortField>(json!("updated_at")).is_ok());
+        assert_eq!(serde_json::to_value(FollowUpKind::Email).unwrap(), "email");
+        assert!(serde_json::from_value::<FollowUpSortField>(json!("subject")).is_ok());
     }
 }
