@@ -55,6 +55,8 @@ pub trait Versioned {
 /// The query string of a list: the page size is checked here, the rest is the resource's.
 pub trait Paged {
     fn page_size(&self) -> Option<u32>;
+    /// Whether the caller asked for `total_size` (counting costs a query of its own).
+    fn include_total(&self) -> bool;
 }
 
 /// The query string of an export: its format is read here, the rest is the resource's.
@@ -237,8 +239,14 @@ async fn list<R: RecordApi>(
     ApiQuery(params): ApiQuery<R::ListParams>,
 ) -> Result<Response> {
     check_page_size(params.page_size())?;
+    let counted = params.include_total();
     let page = R::list(&upstream, params, &access).await?;
-    Ok(axum::Json(visible_list(&page, &access, R::RESOURCE)).into_response())
+    let mut body = visible_list(&page, &access, R::RESOURCE);
+    if !counted && let Some(fields) = body.as_object_mut() {
+        // The service answers 0 when it was not asked to count: not a total, so not shown.
+        fields.remove("total_size");
+    }
+    Ok(axum::Json(body).into_response())
 }
 
 async fn get<R: RecordApi>(

@@ -270,6 +270,8 @@ async fn follow_ups_list_by_account_page_and_export() {
     assert_eq!(ids(&all).len(), 4);
     let acme_only = list_as(&app, &token, &format!("account_id={acme}&sort=subject")).await;
     assert_eq!(ids(&acme_only), at_acme);
+    // Not asked to count: no total (not a total of 0).
+    assert!(acme_only.get("total_size").is_none(), "{acme_only}");
     let desc = list_as(
         &app,
         &token,

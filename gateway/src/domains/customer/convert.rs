@@ -213,7 +213,7 @@ impl TryFrom<pb::ListAccountsResponse> for AccountList {
                 .map(Account::try_from)
                 .collect::<Result<_>>()?,
             next_page_token: non_empty(r.next_page_token),
-            // Zero when not asked for: the handler keeps it only when it asked.
+            // Zero when not asked for: the list handler leaves it out then (`Paged`).
             total_size: Some(r.total_size),
         })
     }
@@ -347,7 +347,7 @@ impl TryFrom<pb::ListContactsResponse> for ContactList {
                 .map(Contact::try_from)
                 .collect::<Result<_>>()?,
             next_page_token: non_empty(r.next_page_token),
-            // Zero when not asked for: the handler keeps it only when it asked.
+            // Zero when not asked for: the list handler leaves it out then (`Paged`).
             total_size: Some(r.total_size),
         })
     }
@@ -501,7 +501,7 @@ impl TryFrom<pb::ListFollowUpsResponse> for FollowUpList {
                 .map(FollowUp::try_from)
                 .collect::<Result<_>>()?,
             next_page_token: non_empty(r.next_page_token),
-            // Zero when not asked for: the handler keeps it only when it asked.
+            // Zero when not asked for: the list handler leaves it out then (`Paged`).
             total_size: Some(r.total_size),
         })
     }

@@ -589,6 +589,9 @@ macro_rules! record_traits {
             fn page_size(&self) -> Option<u32> {
                 self.page_size
             }
+            fn include_total(&self) -> bool {
+                self.include_total.unwrap_or(false)
+            }
         }
 
         impl Exported for $export {
