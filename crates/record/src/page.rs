@@ -27,6 +27,9 @@ pub struct Table {
     pub name: &'static str,
     /// The column `Sort::Name` sorts by.
     pub name_column: &'static str,
+    /// The record's own time, which `Sort::Time` sorts by (a follow-up's `occurred_at`); `None`:
+    /// the record has none, and lists refuse that sort.
+    pub time_column: Option<&'static str>,
     /// The columns a text query searches.
     pub search: &'static [&'static str],
     /// Text columns a sharing rule's condition may test (named as the fields are).
@@ -36,6 +39,11 @@ pub struct Table {
 }
 
 impl Table {
+    /// Whether its records have a time of their own to sort by (`Sort::Time`).
+    pub fn sorts_by_time(&self) -> bool {
+        self.time_column.is_some()
+    }
+
     /// The built-in field named `name`.
     pub fn field(&self, name: &str) -> Option<Field> {
         self.fields.iter().copied().find(|f| f.name() == name)
@@ -74,6 +82,8 @@ pub enum Sort {
     CreatedAt,
     UpdatedAt,
     Name,
+    /// The record's own time ([`Table::time_column`]).
+    Time,
 }
 
 impl Sort {
@@ -82,6 +92,7 @@ impl Sort {
             Sort::CreatedAt => "created_at",
             Sort::UpdatedAt => "updated_at",
             Sort::Name => "name",
+            Sort::Time => "time",
         }
     }
 }
@@ -115,6 +126,8 @@ pub struct SortKey {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub name: String,
+    /// The record's own time, for tables that have one ([`Table::time_column`]).
+    pub time: Option<DateTime<Utc>>,
 }
 
 impl Keyset {
@@ -177,6 +190,11 @@ impl Keyset {
                 .updated_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             Sort::Name => last.name.clone(),
+            // A table without a time column never reaches here (`push_page` refuses the sort).
+            Sort::Time => last
+                .time
+                .unwrap_or(last.created_at)
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         };
         Cursor {
             k,
@@ -189,11 +207,15 @@ impl Keyset {
 
     /// Appends the cursor condition, `ORDER BY` and `LIMIT page_size + 1` (one extra row tells
     /// whether there is a next page).
+    ///
+    /// `Sort::Time` on a table without a time column sorts by `created_at`: callers refuse that
+    /// sort for such tables before they get here ([`Table::sorts_by_time`]).
     pub fn push_page(&self, b: &mut QueryBuilder<Postgres>, table: &Table) {
         let col = match self.sort {
             Sort::CreatedAt => "created_at",
             Sort::UpdatedAt => "updated_at",
             Sort::Name => table.name_column,
+            Sort::Time => table.time_column.unwrap_or("created_at"),
         };
         let (op, dir) = if self.descending {
             ("<", "DESC")
@@ -307,6 +329,7 @@ mod tests {
             created_at: Utc::now(),
             updated_at: Utc::now(),
             name: format!("n{n}"),
+            time: None,
         }
     }
 

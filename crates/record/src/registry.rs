@@ -168,6 +168,7 @@ mod tests {
     static TABLE: Table = Table {
         name: "quotes",
         name_column: "title",
+        time_column: None,
         search: &["title"],
         condition_columns: &["stage"],
         fields: &[

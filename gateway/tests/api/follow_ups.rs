@@ -282,6 +282,17 @@ async fn follow_ups_list_by_account_page_and_export() {
         ids(&desc),
         at_acme.iter().rev().cloned().collect::<Vec<_>>()
     );
+    // Newest first by when they happened (here, the order they were recorded in).
+    let timeline = list_as(
+        &app,
+        &token,
+        &format!("account_id={acme}&sort=occurred_at&order=desc"),
+    )
+    .await;
+    assert_eq!(
+        ids(&timeline),
+        at_acme.iter().rev().cloned().collect::<Vec<_>>()
+    );
     assert_eq!(
         ids(&list_as(&app, &token, &format!("account_id={globex}")).await),
         std::slice::from_ref(&at_globex)

@@ -9,6 +9,7 @@ use std::pin::Pin;
 
 use crm_access::Access;
 use crm_proto::customer as pb;
+use crm_record::Table;
 use crm_record::page::{Page, Sort};
 use futures::Stream;
 use tonic::{Request, Response, Status};
@@ -118,11 +119,20 @@ pub fn grade(v: &mut Violations, field: &str, raw: i32) -> Option<Grade> {
     }
 }
 
-pub fn sort(raw: i32, v: &mut Violations) -> Sort {
+/// A list's sort for the records of `table`: `TIME` only where they have a time of their own.
+pub fn sort(raw: i32, v: &mut Violations, table: &Table) -> Sort {
     match pb::SortField::try_from(raw) {
         Ok(pb::SortField::Unspecified | pb::SortField::CreatedAt) => Sort::CreatedAt,
         Ok(pb::SortField::UpdatedAt) => Sort::UpdatedAt,
         Ok(pb::SortField::Name) => Sort::Name,
+        Ok(pb::SortField::Time) if table.sorts_by_time() => Sort::Time,
+        Ok(pb::SortField::Time) => {
+            v.add(
+                "sort",
+                format!("{} have no time of their own to sort by", table.name),
+            );
+            Sort::CreatedAt
+        }
         Err(_) => {
             v.add("sort", "unknown sort field");
             Sort::CreatedAt

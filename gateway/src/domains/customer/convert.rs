@@ -395,6 +395,7 @@ fn follow_up_sort_code(value: Option<FollowUpSortField>) -> i32 {
         Some(FollowUpSortField::CreatedAt) => pb::SortField::CreatedAt,
         Some(FollowUpSortField::UpdatedAt) => pb::SortField::UpdatedAt,
         Some(FollowUpSortField::Subject) => pb::SortField::Name,
+        Some(FollowUpSortField::OccurredAt) => pb::SortField::Time,
     }) as i32
 }
 

@@ -510,6 +510,8 @@ pub enum FollowUpSortField {
     CreatedAt,
     UpdatedAt,
     Subject,
+    /// When it happened: `sort=occurred_at&order=desc` is the newest first, as on a timeline.
+    OccurredAt,
 }
 
 /// Query string of `GET /api/v1/follow-ups`.

@@ -125,7 +125,7 @@ pub async fn list(
     let r = request.into_inner();
     let mut v = Violations::default();
     let status = status(&mut v, "lifecycle_status", r.lifecycle_status);
-    let sort = sort(r.sort, &mut v);
+    let sort = sort(r.sort, &mut v, &crate::accounts::store::ACCOUNT_TABLE);
     v.into_result()?;
     let query = ListQuery::parse(RawListQuery {
         page_size: r.page_size,
@@ -157,7 +157,7 @@ pub async fn export(
     let r = request.into_inner();
     let mut v = Violations::default();
     let status = status(&mut v, "lifecycle_status", r.lifecycle_status);
-    let sort = sort(r.sort, &mut v);
+    let sort = sort(r.sort, &mut v, &crate::accounts::store::ACCOUNT_TABLE);
     v.into_result()?;
     let query = ListQuery::parse(RawListQuery {
         page_size: 0,

@@ -182,6 +182,7 @@ impl Accounts {
             created_at: a.created_at,
             updated_at: a.updated_at,
             name: a.name.clone(),
+            time: None,
         }))
     }
 }

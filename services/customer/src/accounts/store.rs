@@ -21,6 +21,7 @@ const ACCOUNT_COLUMNS: &str = "id, name, website, industry, phone, email, owner_
 pub static ACCOUNT_TABLE: Table = Table {
     name: "accounts",
     name_column: "name",
+    time_column: None,
     search: &["name", "email", "phone"],
     condition_columns: &["industry", "lifecycle_status", "grade"],
     fields: account_fields::ALL,

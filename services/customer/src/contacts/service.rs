@@ -181,6 +181,7 @@ impl Contacts {
             created_at: c.created_at,
             updated_at: c.updated_at,
             name: c.first_name.clone(),
+            time: None,
         }))
     }
 }

@@ -21,6 +21,7 @@ const CONTACT_COLUMNS: &str = "id, account_id, first_name, last_name, email, pho
 pub static CONTACT_TABLE: Table = Table {
     name: "contacts",
     name_column: "first_name",
+    time_column: None,
     search: &["first_name", "last_name", "email", "phone"],
     condition_columns: &["title", "lifecycle_status", "grade"],
     fields: contact_fields::ALL,

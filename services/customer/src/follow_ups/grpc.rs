@@ -161,7 +161,7 @@ fn query(
     descending: bool,
 ) -> Result<ListQuery, tonic::Status> {
     let mut v = Violations::default();
-    let sort = sort(raw_sort, &mut v);
+    let sort = sort(raw_sort, &mut v, &super::store::FOLLOW_UP_TABLE);
     v.into_result()?;
     Ok(ListQuery::parse(RawListQuery {
         page_size,

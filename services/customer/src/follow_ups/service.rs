@@ -175,6 +175,7 @@ impl FollowUps {
             created_at: f.created_at,
             updated_at: f.updated_at,
             name: f.subject.clone(),
+            time: Some(f.occurred_at),
         }))
     }
 }

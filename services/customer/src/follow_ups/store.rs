@@ -20,6 +20,7 @@ const FOLLOW_UP_COLUMNS: &str = "id, account_id, contact_id, kind, subject, cont
 pub static FOLLOW_UP_TABLE: Table = Table {
     name: "follow_ups",
     name_column: "subject",
+    time_column: Some("occurred_at"),
     search: &["subject", "content", "outcome"],
     condition_columns: &["kind", "outcome"],
     fields: follow_up_fields::ALL,

@@ -101,6 +101,7 @@ mod tests {
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
             name: "n".into(),
+            time: None,
         });
         assert!(
             ListQuery::parse(raw(&token))

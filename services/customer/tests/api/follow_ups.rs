@@ -393,3 +393,65 @@ async fn follow_ups_obey_scopes_and_field_rules_and_reveal_no_account() {
     assert_eq!(err.code(), Code::PermissionDenied);
     app.shutdown().await;
 }
+
+/// Newest first by when it happened, as a timeline shows them, whatever order they were
+/// recorded in, across pages; accounts have no time of their own to sort by.
+#[tokio::test]
+async fn follow_ups_sort_by_when_they_happened_across_pages() {
+    let app = spawn_app().await;
+    let mut client = app.client.clone();
+    let acme = app.create_account("Acme").await;
+    for (day, subject) in [
+        ("28", "second"),
+        ("30", "newest"),
+        ("27", "oldest"),
+        ("29", "third"),
+    ] {
+        create(
+            &app,
+            pb::CreateFollowUpRequest {
+                subject: subject.into(),
+                occurred_at: Some(at(&format!("2026-11-{day}T09:00:00Z"))),
+                next_follow_up_at: None,
+                ..visit(&acme.id)
+            },
+        )
+        .await;
+    }
+    let request = |page_token: String| pb::ListFollowUpsRequest {
+        account_id: acme.id.clone(),
+        sort: pb::SortField::Time as i32,
+        descending: true,
+        page_size: 3,
+        page_token,
+        ..Default::default()
+    };
+    let first = client
+        .list_follow_ups(request(String::new()))
+        .await
+        .unwrap()
+        .into_inner();
+    let second = client
+        .list_follow_ups(request(first.next_page_token.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    let subjects: Vec<String> = first
+        .follow_ups
+        .iter()
+        .chain(&second.follow_ups)
+        .map(|f| f.subject.clone())
+        .collect();
+    assert_eq!(subjects, ["newest", "third", "second", "oldest"]);
+    assert!(second.next_page_token.is_empty());
+
+    let err = client
+        .list_accounts(pb::ListAccountsRequest {
+            sort: pb::SortField::Time as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["sort"]);
+    app.shutdown().await;
+}
