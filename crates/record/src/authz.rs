@@ -12,17 +12,26 @@ pub fn not_found<R: Record>() -> ApiError {
     ApiError::not_found(R::KIND)
 }
 
+/// Whether the caller's READ scope covers `record` (sharing included): what another record
+/// may point at, and what exists for them at all.
+pub fn readable<R: Record>(access: &Access, record: &R) -> bool {
+    access
+        .get(R::RESOURCE, Action::Read)
+        .is_some_and(|s| covers(s, record))
+}
+
+fn covers<R: Record>(scope: &Scope, record: &R) -> bool {
+    let (owner, department) = record.place();
+    scope.covers_record(record.id(), owner, department, |f| record.attribute(f))
+}
+
 /// Reads go by the READ scope: a record outside it does not exist for the caller (404, never
 /// 403). Other actions then need their own scope to cover it (403).
 pub fn authorize<R: Record>(access: &Access, action: Action, record: &R) -> Result<(), ApiError> {
-    let (owner, department) = record.place();
-    let covers =
-        |s: &Scope| s.covers_record(record.id(), owner, department, |f| record.attribute(f));
-    let readable = access.get(R::RESOURCE, Action::Read).is_some_and(covers);
-    if !readable {
+    if !readable(access, record) {
         return Err(not_found::<R>());
     }
-    if action != Action::Read && !covers(access.scope(R::RESOURCE, action)?) {
+    if action != Action::Read && !covers(access.scope(R::RESOURCE, action)?, record) {
         return Err(ApiError::new(
             Code::PermissionDenied,
             format!("you may not {action} this {}", R::KIND),

@@ -54,6 +54,8 @@ pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync {
 
     fn id(&self) -> Uuid;
     fn version(&self) -> i64;
+    /// Records a write: the new version and when it happened (`updated_at`).
+    fn stamp(&mut self, version: i64, at: DateTime<Utc>);
     /// Owner and department.
     fn place(&self) -> Place;
     /// A field's value as text, for sharing rules' conditions (`None`: no such field, or empty).

@@ -5,11 +5,11 @@
 //! the new version ([`Records`]). Reads go through the versioned cache. Deleting an account
 //! asks [`crate::contacts::store`] whether contacts still point at it, in the same transaction.
 
-use crm_access::{Access, Action, Resource};
+use crm_access::{Access, Action};
 use crm_errors::{ApiError, Code};
-use crm_record::authz::{authorize, authorize_create, authorize_move, default_department, shown};
+use crm_record::authz::{authorize_create, default_department, readable, shown};
+use crm_record::now;
 use crm_record::page::{Page, SortKey};
-use crm_record::{Record, now};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -18,7 +18,7 @@ use super::store;
 use crate::contacts;
 use crate::error::Result;
 use crate::record::list::ListQuery;
-use crate::record::service::{Records, page};
+use crate::record::service::Records;
 use crate::record::store::Lock;
 
 /// An account the caller may read, share-locked until the transaction ends (so it cannot be
@@ -26,12 +26,7 @@ use crate::record::store::Lock;
 /// read is "no such account" too, on `account_id`, so nothing attached reveals an account.
 pub async fn require_readable(tx: &mut PgConnection, access: &Access, id: Uuid) -> Result<()> {
     let account = store::get_account(tx, id, Lock::Share).await?;
-    let visible = account.is_some_and(|a| {
-        let (owner, department) = a.place();
-        access
-            .get(Resource::ACCOUNT, Action::Read)
-            .is_some_and(|s| s.covers_record(a.id, owner, department, |f| a.attribute(f)))
-    });
+    let visible = account.is_some_and(|a| readable(access, &a));
     if !visible {
         return Err(ApiError::invalid(vec![crm_errors::FieldViolation::new(
             "account_id",
@@ -102,34 +97,16 @@ impl Accounts {
         expected_version: i64,
         patch: AccountPatch,
     ) -> Result<Account> {
-        let mut tx = self.records.pool().begin().await?;
-        let mut account = store::get_account(&mut tx, id, Lock::Update)
-            .await?
-            .ok_or_else(crm_record::authz::not_found::<Account>)?;
-        authorize(access, Action::Update, &account)?;
-        access
-            .scope(Resource::ACCOUNT, Action::Update)?
-            .check_writable(patch.fields_set())?;
-        ApiError::check_version(expected_version, account.version)?;
-        let before = account.place();
-        let changes = account.apply(patch);
-        authorize_move::<Account>(access, before, account.place())?;
-        if changes.is_empty() {
-            // Nothing changed: no new version, no event.
-            tx.rollback().await?;
-            return Ok(shown(access, Action::Update, account));
-        }
-        account.version += 1;
-        account.updated_at = now();
-        store::update_account(&mut tx, &account).await?;
         self.records
-            .write(&mut tx, access, &account, Some(changes))
-            .await?;
-        tx.commit().await?;
-        self.records
-            .committed(account.id, account.version, Some(&account))
-            .await;
-        Ok(shown(access, Action::Update, account))
+            .update(
+                access,
+                expected_version,
+                patch.fields_set(),
+                async |tx| store::get_account(tx, id, Lock::Update).await,
+                async |_, account| Ok(account.apply(patch)),
+                async |tx, account| store::update_account(tx, account).await,
+            )
+            .await
     }
 
     /// Refuses while the account still has contacts: deleting it would orphan them.
@@ -170,19 +147,21 @@ impl Accounts {
         q: &ListQuery,
         with_total: bool,
     ) -> Result<Page<Account>> {
-        let scope = access.scope(Resource::ACCOUNT, action)?;
-        let mut conn = self.records.pool().acquire().await?;
-        let rows = store::list_accounts(&mut conn, q, scope).await?;
-        let total = match with_total {
-            true => Some(store::count_accounts(&mut conn, q, scope).await?),
-            false => None,
-        };
-        Ok(page(q, rows, scope, total, |a| SortKey {
-            id: a.id,
-            created_at: a.created_at,
-            updated_at: a.updated_at,
-            name: a.name.clone(),
-            time: None,
-        }))
+        self.records
+            .list(
+                access,
+                action,
+                q,
+                with_total,
+                async |conn, scope| store::list_accounts(conn, q, scope).await,
+                |a| SortKey {
+                    id: a.id,
+                    created_at: a.created_at,
+                    updated_at: a.updated_at,
+                    name: a.name.clone(),
+                    time: None,
+                },
+            )
+            .await
     }
 }

@@ -144,8 +144,3 @@ pub async fn list_accounts(
     let rows: Vec<AccountRow> = b.build_query_as().fetch_all(conn).await?;
     rows.into_iter().map(Account::try_from).collect()
 }
-
-/// How many live accounts in `scope` match the filters of `q` (its cursor ignored).
-pub async fn count_accounts(conn: &mut PgConnection, q: &ListQuery, scope: &Scope) -> Result<i64> {
-    records::count(conn, &ACCOUNT_TABLE, q, scope).await
-}

@@ -169,6 +169,10 @@ impl Record for Contact {
     fn version(&self) -> i64 {
         self.version
     }
+    fn stamp(&mut self, version: i64, at: DateTime<Utc>) {
+        self.version = version;
+        self.updated_at = at;
+    }
     fn place(&self) -> Place {
         (Some(self.owner_id), self.department_id)
     }

@@ -6,11 +6,11 @@
 //! must exist and be readable by the caller: it is read (and share-locked, so it cannot be
 //! deleted meanwhile) through [`crate::accounts::store`], in the write's transaction.
 
-use crm_access::{Access, Action, Resource};
+use crm_access::{Access, Action};
 use crm_errors::ApiError;
-use crm_record::authz::{authorize, authorize_create, authorize_move, default_department, shown};
+use crm_record::authz::{authorize_create, default_department, readable, shown};
+use crm_record::now;
 use crm_record::page::{Page, SortKey};
-use crm_record::{Record, now};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -19,7 +19,7 @@ use super::store;
 use crate::accounts;
 use crate::error::Result;
 use crate::record::list::ListQuery;
-use crate::record::service::{Records, page};
+use crate::record::service::Records;
 use crate::record::store::Lock;
 
 /// A contact the caller may read, share-locked until the transaction ends (so it cannot be
@@ -32,13 +32,7 @@ pub async fn require_readable(
     account: Uuid,
 ) -> Result<()> {
     let contact = store::get_contact(tx, id, Lock::Share).await?;
-    let fits = contact.is_some_and(|c| {
-        let (owner, department) = c.place();
-        c.account_id == account
-            && access
-                .get(Resource::CONTACT, Action::Read)
-                .is_some_and(|s| s.covers_record(c.id, owner, department, |f| c.attribute(f)))
-    });
+    let fits = contact.is_some_and(|c| c.account_id == account && readable(access, &c));
     if !fits {
         return Err(ApiError::invalid(vec![crm_errors::FieldViolation::new(
             "contact_id",
@@ -111,37 +105,22 @@ impl Contacts {
         expected_version: i64,
         patch: ContactPatch,
     ) -> Result<Contact> {
-        let mut tx = self.records.pool().begin().await?;
-        let mut contact = store::get_contact(&mut tx, id, Lock::Update)
-            .await?
-            .ok_or_else(crm_record::authz::not_found::<Contact>)?;
-        authorize(access, Action::Update, &contact)?;
-        access
-            .scope(Resource::CONTACT, Action::Update)?
-            .check_writable(patch.fields_set())?;
-        ApiError::check_version(expected_version, contact.version)?;
-        if let Some(account_id) = patch.account_id.filter(|a| *a != contact.account_id) {
-            accounts::service::require_readable(&mut tx, access, account_id).await?;
-        }
-        let before = contact.place();
-        let changes = contact.apply(patch);
-        authorize_move::<Contact>(access, before, contact.place())?;
-        if changes.is_empty() {
-            // Nothing changed: no new version, no event.
-            tx.rollback().await?;
-            return Ok(shown(access, Action::Update, contact));
-        }
-        contact.version += 1;
-        contact.updated_at = now();
-        store::update_contact(&mut tx, &contact).await?;
         self.records
-            .write(&mut tx, access, &contact, Some(changes))
-            .await?;
-        tx.commit().await?;
-        self.records
-            .committed(contact.id, contact.version, Some(&contact))
-            .await;
-        Ok(shown(access, Action::Update, contact))
+            .update(
+                access,
+                expected_version,
+                patch.fields_set(),
+                async |tx| store::get_contact(tx, id, Lock::Update).await,
+                async |tx, contact| {
+                    if let Some(account_id) = patch.account_id.filter(|a| *a != contact.account_id)
+                    {
+                        accounts::service::require_readable(tx, access, account_id).await?;
+                    }
+                    Ok(contact.apply(patch))
+                },
+                async |tx, contact| store::update_contact(tx, contact).await,
+            )
+            .await
     }
 
     pub async fn delete(
@@ -169,19 +148,21 @@ impl Contacts {
         q: &ListQuery,
         with_total: bool,
     ) -> Result<Page<Contact>> {
-        let scope = access.scope(Resource::CONTACT, action)?;
-        let mut conn = self.records.pool().acquire().await?;
-        let rows = store::list_contacts(&mut conn, q, scope).await?;
-        let total = match with_total {
-            true => Some(store::count_contacts(&mut conn, q, scope).await?),
-            false => None,
-        };
-        Ok(page(q, rows, scope, total, |c| SortKey {
-            id: c.id,
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-            name: c.first_name.clone(),
-            time: None,
-        }))
+        self.records
+            .list(
+                access,
+                action,
+                q,
+                with_total,
+                async |conn, scope| store::list_contacts(conn, q, scope).await,
+                |c| SortKey {
+                    id: c.id,
+                    created_at: c.created_at,
+                    updated_at: c.updated_at,
+                    name: c.first_name.clone(),
+                    time: None,
+                },
+            )
+            .await
     }
 }

@@ -158,8 +158,3 @@ pub async fn list_contacts(
     let rows: Vec<ContactRow> = b.build_query_as().fetch_all(conn).await?;
     rows.into_iter().map(Contact::try_from).collect()
 }
-
-/// How many live contacts in `scope` match the filters of `q` (its cursor ignored).
-pub async fn count_contacts(conn: &mut PgConnection, q: &ListQuery, scope: &Scope) -> Result<i64> {
-    records::count(conn, &CONTACT_TABLE, q, scope).await
-}

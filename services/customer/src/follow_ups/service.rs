@@ -6,17 +6,16 @@
 //! checked and share-locked in the write's transaction.
 
 use crm_access::{Access, Action};
-use crm_errors::ApiError;
-use crm_record::authz::{authorize, authorize_create, authorize_move, default_department, shown};
+use crm_record::authz::{authorize_create, default_department, shown};
+use crm_record::now;
 use crm_record::page::{Page, SortKey};
-use crm_record::{Record, now};
 use uuid::Uuid;
 
 use super::domain::{FollowUp, FollowUpPatch, NewFollowUp, check_times};
 use super::store;
 use crate::error::Result;
 use crate::record::list::ListQuery;
-use crate::record::service::{Records, page};
+use crate::record::service::Records;
 use crate::record::store::Lock;
 use crate::validation::Violations;
 use crate::{accounts, contacts};
@@ -92,50 +91,44 @@ impl FollowUps {
         expected_version: i64,
         patch: FollowUpPatch,
     ) -> Result<FollowUp> {
-        let mut tx = self.records.pool().begin().await?;
-        let mut follow_up = store::get_follow_up(&mut tx, id, Lock::Update)
-            .await?
-            .ok_or_else(crm_record::authz::not_found::<FollowUp>)?;
-        authorize(access, Action::Update, &follow_up)?;
-        access
-            .scope(FollowUp::RESOURCE, Action::Update)?
-            .check_writable(patch.fields_set())?;
-        ApiError::check_version(expected_version, follow_up.version)?;
-        if let Some(Some(contact)) = patch.contact_id.filter(|c| *c != follow_up.contact_id) {
-            contacts::service::require_readable(&mut tx, access, contact, follow_up.account_id)
-                .await?;
-        }
-        let before = follow_up.place();
-        let times_change = patch.occurred_at.is_some() || patch.next_follow_up_at.is_some();
-        let changes = follow_up.apply(patch);
-        if times_change {
-            // Checked on the result: moving one time may break the rule with the other.
-            let mut v = Violations::default();
-            check_times(
-                &mut v,
-                follow_up.occurred_at,
-                follow_up.next_follow_up_at,
-                now(),
-            );
-            v.into_result()?;
-        }
-        authorize_move::<FollowUp>(access, before, follow_up.place())?;
-        if changes.is_empty() {
-            // Nothing changed: no new version, no event.
-            tx.rollback().await?;
-            return Ok(shown(access, Action::Update, follow_up));
-        }
-        follow_up.version += 1;
-        follow_up.updated_at = now();
-        store::update_follow_up(&mut tx, &follow_up).await?;
         self.records
-            .write(&mut tx, access, &follow_up, Some(changes))
-            .await?;
-        tx.commit().await?;
-        self.records
-            .committed(follow_up.id, follow_up.version, Some(&follow_up))
-            .await;
-        Ok(shown(access, Action::Update, follow_up))
+            .update(
+                access,
+                expected_version,
+                patch.fields_set(),
+                async |tx| store::get_follow_up(tx, id, Lock::Update).await,
+                async |tx, follow_up| {
+                    if let Some(Some(contact)) =
+                        patch.contact_id.filter(|c| *c != follow_up.contact_id)
+                    {
+                        contacts::service::require_readable(
+                            tx,
+                            access,
+                            contact,
+                            follow_up.account_id,
+                        )
+                        .await?;
+                    }
+                    let times_change =
+                        patch.occurred_at.is_some() || patch.next_follow_up_at.is_some();
+                    let changes = follow_up.apply(patch);
+                    if times_change {
+                        // Checked on the result: moving one time may break the rule with the
+                        // other.
+                        let mut v = Violations::default();
+                        check_times(
+                            &mut v,
+                            follow_up.occurred_at,
+                            follow_up.next_follow_up_at,
+                            now(),
+                        );
+                        v.into_result()?;
+                    }
+                    Ok(changes)
+                },
+                async |tx, follow_up| store::update_follow_up(tx, follow_up).await,
+            )
+            .await
     }
 
     pub async fn delete(
@@ -163,19 +156,21 @@ impl FollowUps {
         q: &ListQuery,
         with_total: bool,
     ) -> Result<Page<FollowUp>> {
-        let scope = access.scope(FollowUp::RESOURCE, action)?;
-        let mut conn = self.records.pool().acquire().await?;
-        let rows = store::list_follow_ups(&mut conn, q, scope).await?;
-        let total = match with_total {
-            true => Some(store::count_follow_ups(&mut conn, q, scope).await?),
-            false => None,
-        };
-        Ok(page(q, rows, scope, total, |f| SortKey {
-            id: f.id,
-            created_at: f.created_at,
-            updated_at: f.updated_at,
-            name: f.subject.clone(),
-            time: Some(f.occurred_at),
-        }))
+        self.records
+            .list(
+                access,
+                action,
+                q,
+                with_total,
+                async |conn, scope| store::list_follow_ups(conn, q, scope).await,
+                |f| SortKey {
+                    id: f.id,
+                    created_at: f.created_at,
+                    updated_at: f.updated_at,
+                    name: f.subject.clone(),
+                    time: Some(f.occurred_at),
+                },
+            )
+            .await
     }
 }

@@ -147,12 +147,3 @@ pub async fn list_follow_ups(
     let rows: Vec<FollowUpRow> = b.build_query_as().fetch_all(conn).await?;
     rows.into_iter().map(FollowUp::try_from).collect()
 }
-
-/// How many live follow-ups in `scope` match the filters of `q` (its cursor ignored).
-pub async fn count_follow_ups(
-    conn: &mut PgConnection,
-    q: &ListQuery,
-    scope: &Scope,
-) -> Result<i64> {
-    records::count(conn, &FOLLOW_UP_TABLE, q, scope).await
-}

@@ -1,11 +1,13 @@
 //! What every use case over a customer record shares: [`Records`] holds the pool, the outbox and
-//! the versioned cache, and does the parts that are the same for accounts and contacts — a read
-//! through the cache, the event of a write (in the write's transaction), the soft delete and
-//! its event, and what happens after a commit (the relay woken, the cache moved to the new
-//! version). [`page`] cuts a list's page and applies field rules.
+//! the versioned cache, and does the parts that are the same for every record — a read through
+//! the cache, the event of a write (in the write's transaction), an update (lock, decisions,
+//! version check, no-op detection, stamp, store, event), a list page with its total, the soft
+//! delete and its event, and what happens after a commit (the relay woken, the cache moved to
+//! the new version). [`page`] cuts a list's page and applies field rules.
 //!
-//! The use cases themselves, with their transactions and rules, are each aggregate's
-//! `service.rs` ([`crate::accounts::Accounts`], [`crate::contacts::Contacts`]).
+//! What differs, each aggregate's `service.rs` says ([`crate::accounts::Accounts`],
+//! [`crate::contacts::Contacts`], [`crate::follow_ups::FollowUps`]): how a new record is made,
+//! what a patch checks and changes, and its SQL.
 
 use std::time::Duration;
 
@@ -14,7 +16,7 @@ use crm_cache::{Cached, VersionedCache};
 use crm_errors::ApiError;
 use crm_events::outbox::{NewEvent, Outbox};
 use crm_record::Record;
-use crm_record::authz::{authorize, shown};
+use crm_record::authz::{authorize, authorize_move, shown};
 use crm_record::event::RecordEvent;
 use crm_record::page::{Page, SortKey};
 use sqlx::{PgConnection, PgPool};
@@ -109,6 +111,68 @@ impl Records {
         }
         .map_err(crm_events::EventError::Encode)?;
         self.enqueue(tx, event).await
+    }
+
+    /// Updates the record `load` finds (locked): once the caller may update it and every field
+    /// in `fields_set` is writable for them, at `expected_version`. `change` applies the patch
+    /// in the write's transaction (checking, and locking, what the record points at) and returns
+    /// what really changed; a move needs ASSIGN before and after; nothing changed means no new
+    /// version and no event. Otherwise the record is stamped (version + 1, `updated_at`), `store`
+    /// writes it with its event, and the cache follows the commit.
+    pub async fn update<R: Record>(
+        &self,
+        access: &Access,
+        expected_version: i64,
+        fields_set: Vec<&'static str>,
+        load: impl AsyncFnOnce(&mut PgConnection) -> Result<Option<R>>,
+        change: impl AsyncFnOnce(&mut PgConnection, &mut R) -> Result<Changes>,
+        store: impl AsyncFnOnce(&mut PgConnection, &R) -> Result<()>,
+    ) -> Result<R> {
+        let mut tx = self.pool.begin().await?;
+        let mut record = load(&mut tx)
+            .await?
+            .ok_or_else(crm_record::authz::not_found::<R>)?;
+        authorize(access, Action::Update, &record)?;
+        access
+            .scope(R::RESOURCE, Action::Update)?
+            .check_writable(fields_set)?;
+        ApiError::check_version(expected_version, record.version())?;
+        let before = record.place();
+        let changes = change(&mut tx, &mut record).await?;
+        authorize_move::<R>(access, before, record.place())?;
+        if changes.is_empty() {
+            tx.rollback().await?;
+            return Ok(shown(access, Action::Update, record));
+        }
+        record.stamp(record.version() + 1, crm_record::now());
+        store(&mut tx, &record).await?;
+        self.write(&mut tx, access, &record, Some(changes)).await?;
+        tx.commit().await?;
+        self.committed(record.id(), record.version(), Some(&record))
+            .await;
+        Ok(shown(access, Action::Update, record))
+    }
+
+    /// A page of the records in the caller's scope for `action` (READ, or EXPORT for exports):
+    /// `rows` selects them (with `q`'s filters and paging), `key` is a row's sort key; the total
+    /// is counted when asked for.
+    pub async fn list<R: Record>(
+        &self,
+        access: &Access,
+        action: Action,
+        q: &ListQuery,
+        with_total: bool,
+        rows: impl AsyncFnOnce(&mut PgConnection, &Scope) -> Result<Vec<R>>,
+        key: impl Fn(&R) -> SortKey,
+    ) -> Result<Page<R>> {
+        let scope = access.scope(R::RESOURCE, action)?;
+        let mut conn = self.pool.acquire().await?;
+        let rows = rows(&mut conn, scope).await?;
+        let total = match with_total {
+            true => Some(super::store::count(&mut conn, R::TABLE, q, scope).await?),
+            false => None,
+        };
+        Ok(page(q, rows, scope, total, key))
     }
 
     /// Soft-deletes the record `load` finds (locked), once the caller may, the version matches
