@@ -24,6 +24,12 @@ pub mod crm {
             tonic::include_proto!("crm.customer.v1");
         }
     }
+    pub mod fields {
+        pub mod v1 {
+            #![allow(clippy::all, missing_docs)]
+            tonic::include_proto!("crm.fields.v1");
+        }
+    }
     pub mod permission {
         pub mod v1 {
             #![allow(clippy::all, missing_docs)]
@@ -34,4 +40,5 @@ pub mod crm {
 
 pub use crm::common::v1 as common;
 pub use crm::customer::v1 as customer;
+pub use crm::fields::v1 as fields;
 pub use crm::permission::v1 as permission;

@@ -2,9 +2,17 @@
 //!
 //! The condition language of [ADR 0017](../../docs/adr/0017-condition-language.md): "records
 //! where …", written once for list filters, saved segments, validation and automation rules and
-//! sharing conditions. This first part is the syntax: [`parse`] turns text into an [`Expr`] or a
-//! [`ParseError`] that says where, what was expected and what was found. Typing against a
-//! resource's fields, SQL and in-memory evaluation build on the tree.
+//! sharing conditions, and run both in SQL and in memory with the same answer.
+//!
+//! - [`parse`]: text → [`Expr`], or a [`ParseError`] that says where (a byte offset), what was
+//!   expected and what was found.
+//! - [`check`]: [`Expr`] → [`Condition`], typed against a resource's fields ([`Schema`],
+//!   [`FieldType`]) with relative dates resolved in the caller's time zone at the caller's now;
+//!   refusals are [`ParseError`]s too, at the field or the value. [`compile`] is both steps.
+//! - [`Condition::push_sql`]: a parenthesised boolean expression for a `sqlx` `QueryBuilder`;
+//!   column names only from [`Column::Builtin`], everything else bound.
+//! - [`Condition::matches`]: the same verdict on one record's JSON.
+//! - [`Condition::fields`]: the fields it uses (impact of renaming or removing a field).
 //!
 //! ```text
 //! expr       := term ("or" term)*
@@ -28,11 +36,71 @@
 //!
 //! The text is bounded ([`MAX_LEN`], [`MAX_DEPTH`], [`MAX_COMPARISONS`]): a filter arrives in a
 //! URL from anyone with a token, and must cost little to refuse.
+//!
+//! ## Typing
+//!
+//! | kind | operators | values |
+//! | --- | --- | --- |
+//! | `Text` | `= != < <= > >=`, `in`, `between`, `contains`, `is empty` | strings |
+//! | `Integer` | the same but `contains` | whole numbers that fit an `i64` (`3.5`, even `3.0`, refused) |
+//! | `Decimal` | the same but `contains` | numbers (up to 28 digits, exact) |
+//! | `Date` | the same but `contains` | `'YYYY-MM-DD'` (years 1 to 9999), relative dates |
+//! | `DateTime` | the same but `contains` | `'YYYY-MM-DD'`, RFC 3339 instants with an offset (`'2026-03-01T09:30:00+08:00'`, at most 6 fraction digits), relative dates |
+//! | `Bool` | `= !=`, `in`, `is empty` | `true`, `false` |
+//! | `Choice` | `= !=`, `in`, `is empty` | one of the options, exactly |
+//! | `Reference` | `= !=`, `in`, `is empty` | a UUID string |
+//! | `TextList`, `MultiChoice` | `contains`, `in`, `is empty` | strings (options for a multi-choice) |
+//!
+//! Unknown fields (`unknown field custom.foo`) and fields hidden from the caller (`field x
+//! cannot be used in a condition`) are refused at the field, an operator the kind lacks at the
+//! field, a value of the wrong type (or out of range, or not an option, or containing NUL,
+//! which Postgres text cannot hold) at the value.
+//!
+//! ## Semantics (SQL and memory alike)
+//!
+//! - **Empty** is an absent or `null` value (for lists also `[]`; for text `''` is *not* empty).
+//!   Every comparison with an empty value is false, `!=` included, and `not` of that is true: each
+//!   primitive test is `COALESCE(…, false)` in SQL.
+//! - **`in`** on a scalar is "equal to any"; on a list "has an element equal to any".
+//!   **`contains`** on a list is "has an element equal to" (exact, case-sensitive).
+//! - **`between a and b`** is `>= a and <= b`, both ends included (a period as an end: from
+//!   the low period's start to the high period's end).
+//! - **Text** `=` is exact; `<`, `>` are by code point (`COLLATE "C"`; Rust's `str` order).
+//!   **`contains`** is a substring test, case-insensitive for the ASCII letters A–Z only
+//!   (`lower(x COLLATE "C") LIKE '%…%'` with `%`, `_` and `\` escaped; `to_ascii_lowercase` in
+//!   memory). Why not Unicode: Postgres folds non-ASCII case by the database's locale (libc or
+//!   ICU, and its version), which memory cannot reproduce, so `ÉCOLE contains 'école'` could be
+//!   true in one and false in the other; under `"C"` Postgres folds exactly ASCII, everywhere.
+//! - **Numbers** compare exactly (`numeric` and [`rust_decimal::Decimal`]): `12.5 = 12.50`.
+//!   An integer field compared with a fractional literal is refused, not rounded.
+//! - **Relative dates** are resolved by [`check`] from `now` in `tz`: `today` is the caller's
+//!   local date; `today ± n` moves by days, weeks (7 days) or calendar months (clamped to the
+//!   month's end: 31 March − 1m is 28 February); `this_/last_` `week` (Monday first), `month`,
+//!   `quarter` (from January, April, July, October), `year` are periods `[first day, first day
+//!   of the next)`.
+//!   - On a `Date` field, a date and `today ± n` are one date; a period `p` compares as a
+//!     whole: `= p` within it, `!= p` outside it, `< p` before its start, `<= p` before its end,
+//!     `> p` from its end, `>= p` from its start.
+//!   - On a `DateTime` field, a written date, `today ± n` and the periods are all periods from
+//!     the local midnight starting the first day (converted to UTC) to the local midnight after
+//!     the last, with the rules above: `seen_at >= today` is at or after the caller's midnight,
+//!     `seen_at = today` within the caller's day. Where a zone's clocks skip midnight, a day
+//!     starts at its first local minute that exists; where midnight happens twice, at the
+//!     first. An instant with an offset is one instant.
+//! - **Custom fields** compare in their stored JSON form ([`Column::Custom`]): text, choices,
+//!   dates, date-times, booleans and references as the text `->>` gives (dates and date-times in
+//!   their fixed forms, whose text order is time order; references in canonical lower case);
+//!   numbers as `(custom ->> k)::numeric`; lists through `jsonb_typeof(…) = 'array'` and `?` /
+//!   `?|`. Stored values are assumed valid (the owning service validates them).
 
+mod eval;
 mod lexer;
 mod parser;
+mod sql;
+mod typed;
 
 pub use parser::parse;
+pub use typed::{Column, Condition, FieldType, Kind, Lookup, Schema, check, compile};
 
 /// The longest condition accepted, in bytes.
 pub const MAX_LEN: usize = 4096;
@@ -50,15 +118,17 @@ pub enum Expr {
     Compare {
         field: Field,
         op: CompareOp,
-        value: Value,
+        value: Literal,
     },
     In {
         field: Field,
-        values: Vec<Value>,
+        values: Vec<Literal>,
     },
     Contains {
         field: Field,
         text: String,
+        /// Where the string was written (its opening quote).
+        position: usize,
     },
     IsEmpty {
         field: Field,
@@ -66,8 +136,8 @@ pub enum Expr {
     },
     Between {
         field: Field,
-        low: Value,
-        high: Value,
+        low: Literal,
+        high: Literal,
     },
 }
 
@@ -75,6 +145,15 @@ pub enum Expr {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
     pub name: String,
+    pub position: usize,
+}
+
+/// A value as written, with where it was written: typing refuses a value of the wrong type (`amount
+/// > 'abc'`) at the value, not at the field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Literal {
+    pub value: Value,
+    /// Byte offset of its first token (the `-` of a negative number, `today` of `today - 3d`).
     pub position: usize,
 }
 
@@ -143,6 +222,17 @@ impl ParseError {
         } else {
             format!("expected {}, found {found}", expected.join(" or "))
         };
+        ParseError {
+            position,
+            expected: expected.to_vec(),
+            found,
+            message,
+        }
+    }
+
+    /// A condition that parses but does not type (unknown field, operator or value the field's
+    /// kind refuses): same shape, so callers report both alike (`422`, `invalid_filter`).
+    fn typing(position: usize, expected: &[&'static str], found: String, message: String) -> Self {
         ParseError {
             position,
             expected: expected.to_vec(),

@@ -3,8 +3,8 @@
 
 use crate::lexer::{Tok, Token, tokens};
 use crate::{
-    CompareOp, Expr, Field, MAX_COMPARISONS, MAX_DEPTH, MAX_LEN, ParseError, Period, Relative,
-    Unit, Value,
+    CompareOp, Expr, Field, Literal, MAX_COMPARISONS, MAX_DEPTH, MAX_LEN, ParseError, Period,
+    Relative, Unit, Value,
 };
 
 /// Parses a condition (see the crate docs for the grammar).
@@ -180,11 +180,19 @@ impl Parser {
             return Ok(Expr::In { field, values });
         }
         if self.keyword("contains") {
-            let Tok::Text(text) = self.peek().tok.clone() else {
+            let Token {
+                tok: Tok::Text(text),
+                position,
+            } = self.peek().clone()
+            else {
                 return self.fail(&["a string"]);
             };
             self.next();
-            return Ok(Expr::Contains { field, text });
+            return Ok(Expr::Contains {
+                field,
+                text,
+                position,
+            });
         }
         if self.keyword("is") {
             let negated = self.keyword("not");
@@ -215,7 +223,13 @@ impl Parser {
         ])
     }
 
-    fn value(&mut self) -> Result<Value, ParseError> {
+    fn value(&mut self) -> Result<Literal, ParseError> {
+        let position = self.peek().position;
+        let value = self.bare_value()?;
+        Ok(Literal { value, position })
+    }
+
+    fn bare_value(&mut self) -> Result<Value, ParseError> {
         let negative = self.op("-");
         let token = self.peek().clone();
         let value = match token.tok {
@@ -314,6 +328,10 @@ mod tests {
         }
     }
 
+    fn lit(value: Value, position: usize) -> Literal {
+        Literal { value, position }
+    }
+
     #[test]
     fn precedence_grouping_and_every_form() {
         let e = parse("grade in ('A', 'B') and industry contains '制造' or not (phone is empty)")
@@ -324,11 +342,15 @@ mod tests {
                 Expr::And(vec![
                     Expr::In {
                         field: field("grade", 0),
-                        values: vec![Value::Text("A".into()), Value::Text("B".into())],
+                        values: vec![
+                            lit(Value::Text("A".into()), 10),
+                            lit(Value::Text("B".into()), 15),
+                        ],
                     },
                     Expr::Contains {
                         field: field("industry", 24),
                         text: "制造".into(),
+                        position: 42,
                     },
                 ]),
                 Expr::Not(Box::new(Expr::IsEmpty {
@@ -343,17 +365,20 @@ mod tests {
             parts[0],
             Expr::Between {
                 field: field("amount", 0),
-                low: Value::Number("-10.5".into()),
-                high: Value::Number("20".into()),
+                low: lit(Value::Number("-10.5".into()), 15),
+                high: lit(Value::Number("20".into()), 25),
             }
         );
         assert!(
-            matches!(&parts[1], Expr::Compare { op: CompareOp::Ne, value: Value::Text(t), .. } if t == "O'Brien")
+            matches!(&parts[1], Expr::Compare { op: CompareOp::Ne, value: Literal { value: Value::Text(t), position: 40 }, .. } if t == "O'Brien")
         );
         assert!(matches!(
             &parts[2],
             Expr::Compare {
-                value: Value::Bool(true),
+                value: Literal {
+                    value: Value::Bool(true),
+                    position: 61,
+                },
                 ..
             }
         ));
@@ -366,7 +391,7 @@ mod tests {
     #[test]
     fn relative_dates() {
         let value = |text: &str| match parse(text).unwrap() {
-            Expr::Compare { value, .. } => value,
+            Expr::Compare { value, .. } => value.value,
             other => panic!("{other:?}"),
         };
         assert_eq!(
@@ -391,6 +416,25 @@ mod tests {
             value("created_at = THIS_MONTH"),
             Value::Relative(Relative::This(Period::Month))
         );
+    }
+
+    #[test]
+    fn values_carry_where_they_were_written() {
+        let literal = |text: &str| match parse(text).unwrap() {
+            Expr::Compare { value, .. } => value,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(literal("due < today + 2w").position, 6);
+        assert_eq!(
+            literal("a = - 3"),
+            lit(Value::Number("-3".into()), 4),
+            "a negative number starts at its sign"
+        );
+        assert_eq!(literal("a >= 'x'").position, 5);
+        let Expr::Contains { position, .. } = parse("a contains 'x'").unwrap() else {
+            panic!()
+        };
+        assert_eq!(position, 11);
     }
 
     #[test]

@@ -119,6 +119,18 @@ pub async fn migrate_until_done(
     }
 }
 
+/// Whether `err` means Postgres is unreachable or saturated (the client may retry: 503), as
+/// opposed to a statement that failed on it (a bug: 500).
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Protocol(_)
+    )
+}
+
 /// Errors of reaching the database (retried), as opposed to a migration that fails on it.
 /// `Protocol` covers a peer that accepts and hangs up (a proxy or pooler with no database behind
 /// it yet: sqlx sees its SSLRequest answered by nothing).

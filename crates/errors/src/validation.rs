@@ -11,6 +11,12 @@ use crate::{ApiError, FieldViolation};
 
 /// Longest e-mail address accepted (RFC 5321 path limit).
 pub const MAX_EMAIL: usize = 254;
+/// Longest URL accepted.
+pub const MAX_URL: usize = 2048;
+/// Longest phone number accepted, as written (with spaces and punctuation).
+pub const MAX_PHONE: usize = 32;
+/// Long text (notes, a follow-up's content): about four pages.
+pub const MAX_LONG: usize = 10_000;
 
 #[derive(Debug, Default)]
 pub struct Violations(pub Vec<FieldViolation>);
@@ -79,6 +85,56 @@ impl Violations {
         let v = self.optional(field, value, MAX_EMAIL)?;
         if !is_email(&v) {
             self.add(field, "must be an email address like name@example.com");
+            return None;
+        }
+        Some(v)
+    }
+
+    /// Optional long text (a follow-up's content): line breaks and tabs are kept, other control
+    /// characters refused; empty means absent.
+    pub fn long_text(&mut self, field: &str, value: &str, max: usize) -> Option<String> {
+        let value = value.trim();
+        if value.chars().count() > max {
+            self.add(field, format!("must be at most {max} characters"));
+            return None;
+        }
+        if value
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            self.add(
+                field,
+                "must not contain control characters other than line breaks and tabs",
+            );
+            return None;
+        }
+        (!value.is_empty()).then(|| value.to_string())
+    }
+
+    pub fn phone(&mut self, field: &str, value: &str) -> Option<String> {
+        let v = self.optional(field, value, MAX_PHONE)?;
+        let digits = v.chars().filter(char::is_ascii_digit).count();
+        let allowed = v
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+        if !allowed || digits < 3 {
+            self.add(
+                field,
+                "must be a phone number: digits, spaces and + - ( ) . only",
+            );
+            return None;
+        }
+        Some(v)
+    }
+
+    pub fn website(&mut self, field: &str, value: &str) -> Option<String> {
+        let v = self.optional(field, value, MAX_URL)?;
+        let lower = v.to_ascii_lowercase();
+        let ok = (lower.starts_with("http://") || lower.starts_with("https://"))
+            && !v.contains(char::is_whitespace)
+            && v.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
+        if !ok {
+            self.add(field, "must be an http(s) URL");
             return None;
         }
         Some(v)

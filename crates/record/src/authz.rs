@@ -67,10 +67,11 @@ pub fn authorize_move<R: Record>(
 pub fn authorize_create<R: Record>(
     access: &Access,
     place: Place,
-    fields: impl IntoIterator<Item = &'static str>,
+    fields: impl IntoIterator<Item = impl AsRef<str>>,
 ) -> Result<(), ApiError> {
     let scope = access.scope(R::RESOURCE, Action::Create)?;
-    scope.check_writable(fields)?;
+    let fields: Vec<_> = fields.into_iter().collect();
+    scope.check_writable(fields.iter().map(AsRef::as_ref))?;
     if !scope.covers(place.0, place.1) {
         return Err(ApiError::new(
             Code::PermissionDenied,

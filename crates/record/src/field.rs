@@ -24,6 +24,11 @@ pub enum FieldKind {
     Reference,
     Timestamp,
     Integer,
+    /// A calendar date.
+    Date,
+    /// An exact decimal (an amount).
+    Decimal,
+    Boolean,
 }
 
 impl FieldKind {
@@ -37,6 +42,9 @@ impl FieldKind {
         FieldKind::Reference,
         FieldKind::Timestamp,
         FieldKind::Integer,
+        FieldKind::Date,
+        FieldKind::Decimal,
+        FieldKind::Boolean,
     ];
 
     /// Its name in the registry and in declarations (`text`, `text_list`, …).
@@ -51,6 +59,9 @@ impl FieldKind {
             FieldKind::Reference => "reference",
             FieldKind::Timestamp => "timestamp",
             FieldKind::Integer => "integer",
+            FieldKind::Date => "date",
+            FieldKind::Decimal => "decimal",
+            FieldKind::Boolean => "boolean",
         }
     }
 
@@ -172,9 +183,10 @@ pub fn check_fields(fields: &[Field], record: &serde_json::Value) -> Result<(), 
             return Err(format!("field {} is not a key of the record", field.name));
         }
     }
+    // `custom` holds the custom fields' values: each is declared on its own (crm-fields).
     let unlisted: Vec<&String> = object
         .keys()
-        .filter(|k| !seen.contains(k.as_str()))
+        .filter(|k| !seen.contains(k.as_str()) && k.as_str() != "custom")
         .collect();
     if !unlisted.is_empty() {
         return Err(format!("keys without a Field: {unlisted:?}"));

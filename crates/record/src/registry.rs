@@ -45,6 +45,9 @@ pub struct DeclaredField {
     pub governed: bool,
     /// Whether a sharing rule's condition may test it.
     pub condition: bool,
+    /// Defined at run time (`custom.<key>`, crm-fields) rather than built in.
+    #[serde(default)]
+    pub custom: bool,
 }
 
 impl Declaration {
@@ -64,6 +67,7 @@ impl Declaration {
                             kind: f.kind().as_str().to_string(),
                             governed: f.governed(),
                             condition: table.condition_columns.contains(&f.name()),
+                            custom: false,
                         })
                         .collect(),
                 })
@@ -108,38 +112,58 @@ impl Declaration {
     }
 }
 
+/// Enqueues `declaration` in the owner's outbox inside `tx` (at start, and whenever custom
+/// fields change: each declaration is the owner's whole truth).
+pub async fn enqueue(
+    tx: &mut sqlx::PgConnection,
+    outbox: &Outbox,
+    declaration: &Declaration,
+) -> Result<(), crm_events::EventError> {
+    outbox
+        .enqueue(
+            tx,
+            NewEvent {
+                event_type: declaration.event_type(),
+                subject: declaration.owner.clone(),
+                data: serde_json::to_value(declaration)?,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
 /// Enqueues `declaration` in the owner's outbox, retrying until it is stored: the owner's
 /// start-up work (`crm_host::Host::warm_up`), so a service is never ready with its resources
 /// undeclared. The relay publishes it like any event.
 pub async fn declare_at_start(pool: PgPool, outbox: Outbox, declaration: Declaration) {
-    let data = match serde_json::to_value(&declaration) {
-        Ok(data) => data,
-        Err(err) => {
-            tracing::error!(error = %err, "the resource declaration cannot be encoded");
-            return;
-        }
-    };
+    declare_at_start_with(pool, outbox, async move |_| {
+        Ok::<_, std::convert::Infallible>(declaration.clone())
+    })
+    .await
+}
+
+/// [`declare_at_start`] for an owner whose declaration is partly data (custom fields): `make`
+/// builds it in the transaction that enqueues it.
+pub async fn declare_at_start_with<E: std::fmt::Display>(
+    pool: PgPool,
+    outbox: Outbox,
+    make: impl AsyncFn(&mut sqlx::PgConnection) -> Result<Declaration, E>,
+) {
     let mut delay = Duration::from_millis(100);
     loop {
         let attempt = async {
-            let mut tx = pool.begin().await?;
-            outbox
-                .enqueue(
-                    &mut tx,
-                    NewEvent {
-                        event_type: declaration.event_type(),
-                        subject: declaration.owner.clone(),
-                        data: data.clone(),
-                    },
-                )
-                .await?;
-            tx.commit().await?;
+            let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+            let declaration = make(&mut tx).await.map_err(|e| e.to_string())?;
+            enqueue(&mut tx, &outbox, &declaration)
+                .await
+                .map_err(|e| e.to_string())?;
+            tx.commit().await.map_err(|e| e.to_string())?;
             outbox.notify_committed();
-            Ok::<_, crm_events::EventError>(())
+            Ok::<_, String>(declaration.owner)
         };
         match attempt.await {
-            Ok(()) => {
-                tracing::info!(owner = %declaration.owner, "resources declared");
+            Ok(owner) => {
+                tracing::info!(%owner, "resources declared");
                 return;
             }
             Err(err) => {
@@ -151,13 +175,20 @@ pub async fn declare_at_start(pool: PgPool, outbox: Outbox, declaration: Declara
     }
 }
 
-/// `[a-z][a-z0-9_]*`, at most 64 bytes: how services name fields (JSON keys, columns).
+/// `[a-z][a-z0-9_]*`, at most 64 bytes: how services name fields (JSON keys, columns); a custom
+/// field is `custom.<such a name>`.
 pub fn valid_field_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    (1..=64).contains(&b.len())
-        && b[0].is_ascii_lowercase()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+    let plain = |name: &str| {
+        let b = name.as_bytes();
+        (1..=64).contains(&b.len())
+            && b[0].is_ascii_lowercase()
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+    };
+    match name.strip_prefix("custom.") {
+        Some(key) => plain(key),
+        None => plain(name),
+    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,9 @@ fn methods(customer: &str, permission: &str) -> Vec<Method> {
         let package = file.package().to_string();
         for service in &file.service {
             let (endpoint, audience) = match package.as_str() {
-                "crm.customer.v1" => (customer, "customer"),
+                // Custom fields are served by each owning service; the customer service is the
+                // only one with entities yet.
+                "crm.customer.v1" | "crm.fields.v1" => (customer, "customer"),
                 "crm.permission.v1" => (permission, "permission"),
                 other => panic!("{other}.{}: which service serves it?", service.name()),
             };
@@ -237,7 +239,10 @@ async fn health_and_reflection_stay_open_and_reflection_lists_only_what_a_port_s
     let mut customer: Vec<String> = open
         .iter()
         .map(|s| s.to_string())
-        .chain(["crm.customer.v1.CustomerService".to_string()])
+        .chain([
+            "crm.customer.v1.CustomerService".to_string(),
+            "crm.fields.v1.FieldService".to_string(),
+        ])
         .collect();
     customer.sort();
     assert_eq!(listed(&app.settings.services["customer"]).await, customer);

@@ -11,6 +11,8 @@ pub enum Error {
     Db(#[from] sqlx::Error),
     #[error("outbox error: {0}")]
     Outbox(#[from] crm_events::EventError),
+    #[error(transparent)]
+    Fields(#[from] crm_fields::Error),
     /// A stored row breaks an invariant the schema should have kept.
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -22,13 +24,9 @@ impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         match err {
             Error::Api(api) => api,
+            Error::Fields(fields) => fields.into(),
             // Postgres unreachable or saturated: the client may retry.
-            Error::Db(
-                sqlx::Error::PoolTimedOut
-                | sqlx::Error::Io(_)
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::Protocol(_),
-            ) => {
+            Error::Db(ref db) if crm_db::is_unavailable(db) => {
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::unavailable("the customer database")
             }

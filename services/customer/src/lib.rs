@@ -67,10 +67,19 @@ impl Application {
         let outbox = Outbox::new(EVENT_SOURCE, &settings.events.topic);
         // The permission service's registry learns of accounts and contacts and their fields
         // before this service reports ready (crm_record::registry).
-        host.warm_up(crm_record::registry::declare_at_start(
+        // With their custom fields, as defined in this service's database.
+        let fields = crm_fields::CustomFields::new(
             host.pool().clone(),
             outbox.clone(),
+            "customer",
+            CUSTOM_ENTITIES,
             declaration(),
+        );
+        let declaring = fields.clone();
+        host.warm_up(crm_record::registry::declare_at_start_with(
+            host.pool().clone(),
+            outbox.clone(),
+            async move |conn| declaring.declaration(conn).await,
         ));
         let cache = VersionedCache::new(
             &settings.redis,
@@ -83,7 +92,7 @@ impl Application {
         // A caller with thousands of shared records sends its scope by reference: fetched from
         // the permission service, once per permission version (ADR 0016).
         host.fetch_scopes(&settings.services, &settings.upstream)?;
-        let records = record::Records::new(host.pool().clone(), outbox.clone(), cache);
+        let records = record::Records::new(host.pool().clone(), outbox.clone(), cache, fields);
         Ok(Self {
             host,
             settings,
@@ -116,26 +125,48 @@ impl Application {
             tonic::service::Routes::new(CustomerServiceServer::new(grpc::CustomerApi::new(
                 accounts::Accounts::new(records.clone()),
                 contacts::Contacts::new(records.clone()),
-                follow_ups::FollowUps::new(records),
-            )));
+                follow_ups::FollowUps::new(records.clone()),
+            )))
+            .add_service(crm_fields::grpc::FieldApi::new(records.fields().clone()).server());
         let start_tasks = move |tasks_stop: CancellationToken| -> Vec<Task> {
+            // Durable jobs (crm-jobs): the purge of deleted custom fields' values.
+            let worker = crm_jobs::Worker::new(
+                pool.clone(),
+                crm_jobs::Clock::system(),
+                crm_jobs::WorkerOptions::default(),
+            )
+            .handle(crm_fields::service::PURGE_JOB, crm_fields::Purge);
+            let mut tasks: Vec<Task> = vec![Box::pin(worker.run(tasks_stop.clone()))];
             match Relay::new(pool, &settings.kafka, outbox, RelayConfig::default()) {
-                Ok(relay) => vec![Box::pin(relay.run(tasks_stop))],
+                Ok(relay) => tasks.push(Box::pin(relay.run(tasks_stop))),
                 Err(err) => {
                     // `build` already refused what librdkafka refuses (kafka::check_config), so
                     // this is a last guard: writes still land in the outbox meanwhile.
                     tracing::error!(error = %err, "outbox relay could not start");
-                    Vec::new()
                 }
             }
+            tasks
         };
         let grpc = crm_host::GrpcServices {
             routes,
-            names: &[customer_service_server::SERVICE_NAME],
+            names: &[
+                customer_service_server::SERVICE_NAME,
+                crm_fields::grpc::SERVICE_NAME,
+            ],
             descriptor_sets: &[crm_proto::FILE_DESCRIPTOR_SET],
         };
-        host.run(grpc, &[&crm_events::MIGRATOR, &MIGRATOR], start_tasks, stop)
-            .await
+        host.run(
+            grpc,
+            &[
+                &crm_events::MIGRATOR,
+                &crm_jobs::MIGRATOR,
+                &crm_fields::MIGRATOR,
+                &MIGRATOR,
+            ],
+            start_tasks,
+            stop,
+        )
+        .await
     }
 }
 
@@ -161,6 +192,18 @@ pub fn declaration() -> crm_record::registry::Declaration {
         ],
     )
 }
+
+/// The entities whose records have custom fields (crm-fields).
+pub static CUSTOM_ENTITIES: &[crm_fields::Entity] = &[
+    crm_fields::Entity {
+        resource: crm_access::Resource::ACCOUNT,
+        table: &accounts::store::ACCOUNT_TABLE,
+    },
+    crm_fields::Entity {
+        resource: crm_access::Resource::CONTACT,
+        table: &contacts::store::CONTACT_TABLE,
+    },
+];
 
 /// This service's own schema.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -185,3 +185,23 @@ where
         }
     }))
 }
+
+/// Custom values sent as a JSON object (`custom_json`; empty: none). Anything else is a
+/// violation of `custom`; values are checked against the definitions later, in the write.
+pub fn custom_in(v: &mut Violations, raw: &str) -> crm_fields::Input {
+    if raw.trim().is_empty() {
+        return crm_fields::Input::new();
+    }
+    match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => {
+            v.add("custom", "must be a JSON object of custom field values");
+            crm_fields::Input::new()
+        }
+    }
+}
+
+/// Custom values on the wire: a JSON object (`{}` when there are none).
+pub fn custom_out(values: &crm_fields::Values) -> String {
+    serde_json::to_string(values).unwrap_or_else(|_| "{}".into())
+}

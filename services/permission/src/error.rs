@@ -59,7 +59,7 @@ impl From<Error> for ApiError {
                 ApiError::new(Code::RateLimited, THROTTLED).with_retry_after(retry_after)
             }
             // Postgres unreachable or saturated: the client may retry.
-            Error::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
+            Error::Db(ref db) if crm_db::is_unavailable(db) => {
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::unavailable("the permission database")
             }

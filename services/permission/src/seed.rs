@@ -51,6 +51,10 @@ const SALES_RESOURCES: [Resource; 4] = [
     Resource::OPPORTUNITY,
 ];
 
+/// Who may change the data model (custom fields, layouts, rules): `crm_fields::CUSTOMIZATION`'s
+/// name, registered by this service's migrations.
+const CUSTOMIZATION: Resource = Resource::named("customization");
+
 fn grants(resources: &[Resource], actions: &[Action], scope: DataScope) -> Vec<Grant> {
     resources
         .iter()
@@ -91,7 +95,15 @@ pub fn demo_roles() -> Vec<DemoRole> {
             name: "admin",
             description: "Everything on every record.",
             parent: None,
-            grants: grants(Resource::WELL_KNOWN, Action::ALL, DataScope::All),
+            grants: [
+                grants(Resource::WELL_KNOWN, Action::ALL, DataScope::All),
+                grants(
+                    &[CUSTOMIZATION],
+                    &[Read, Create, Update, Delete],
+                    DataScope::All,
+                ),
+            ]
+            .concat(),
             field_rules: Vec::new(),
         },
         DemoRole {
@@ -293,7 +305,8 @@ mod tests {
         let admin = &roles[0];
         assert_eq!(
             admin.grants.len(),
-            Resource::WELL_KNOWN.len() * Action::ALL.len()
+            Resource::WELL_KNOWN.len() * Action::ALL.len() + 4,
+            "every action on the well-known resources, and the data model"
         );
         let manager = roles.iter().find(|r| r.name == "sales_manager").unwrap();
         assert!(manager.grants.iter().any(|g| g.action == Action::Export));

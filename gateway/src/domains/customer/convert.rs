@@ -111,6 +111,29 @@ fn sort_code(value: Option<SortField>) -> i32 {
     }) as i32
 }
 
+/// Custom values on the wire (`custom_json`): a JSON object, empty when there are none.
+fn custom_text(values: serde_json::Map<String, serde_json::Value>) -> String {
+    if values.is_empty() {
+        String::new()
+    } else {
+        serde_json::Value::Object(values).to_string()
+    }
+}
+
+/// Custom values from the wire: a JSON object (empty text: none).
+fn custom_values(
+    field: &'static str,
+    raw: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    if raw.is_empty() {
+        return Ok(serde_json::Map::new());
+    }
+    match serde_json::from_str(raw) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        _ => Err(ConversionError::new(field, "is not a JSON object")),
+    }
+}
+
 fn descending(order: Option<SortOrder>) -> bool {
     order == Some(SortOrder::Desc)
 }
@@ -134,6 +157,7 @@ impl TryFrom<pb::Account> for Account {
             phone: non_empty(a.phone),
             email: non_empty(a.email),
             tags: a.tags,
+            custom: custom_values("custom_json", &a.custom_json)?,
             version: a.version,
         })
     }
@@ -152,6 +176,7 @@ impl From<NewAccount> for pb::CreateAccountRequest {
             tags: a.tags,
             lifecycle_status: status_code(a.lifecycle_status),
             grade: grade_code(a.grade),
+            custom_json: custom_text(a.custom),
         }
     }
 }
@@ -182,6 +207,7 @@ impl From<AccountUpdate> for pb::UpdateAccountRequest {
                 .lifecycle_status
                 .map(|s| pb::LifecycleStatus::from(s) as i32),
             grade: p.grade.map(grade_code),
+            custom_json: custom_text(p.custom),
         }
     }
 }
@@ -266,6 +292,7 @@ impl TryFrom<pb::Contact> for Contact {
             phone: non_empty(c.phone),
             title: non_empty(c.title),
             tags: c.tags,
+            custom: custom_values("custom_json", &c.custom_json)?,
             version: c.version,
         })
     }
@@ -285,6 +312,7 @@ impl From<NewContact> for pb::CreateContactRequest {
             tags: c.tags,
             lifecycle_status: status_code(c.lifecycle_status),
             grade: grade_code(c.grade),
+            custom_json: custom_text(c.custom),
         }
     }
 }
@@ -316,6 +344,7 @@ impl From<ContactUpdate> for pb::UpdateContactRequest {
                 .lifecycle_status
                 .map(|s| pb::LifecycleStatus::from(s) as i32),
             grade: p.grade.map(grade_code),
+            custom_json: custom_text(p.custom),
         }
     }
 }
@@ -537,6 +566,7 @@ mod tests {
             tags: vec!["vip".into()],
             lifecycle_status: pb::LifecycleStatus::Active as i32,
             grade: pb::Grade::Unspecified as i32,
+            custom_json: r#"{"budget":"12.50"}"#.into(),
             version: 3,
             created_at: Some(prost_types::Timestamp {
                 seconds: 1_700_000_000,

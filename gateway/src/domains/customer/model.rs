@@ -60,6 +60,11 @@ pub struct Account {
     pub tags: Vec<String>,
     pub lifecycle_status: LifecycleStatus,
     pub grade: Option<Grade>,
+    /// Custom field values by key (their definitions: `GET /api/v1/fields/{entity}`):
+    /// decimals and amounts as strings, dates `YYYY-MM-DD`, date-times in UTC. Fields that are
+    /// deactivated or that the caller's rules hide are left out; masked ones are masked.
+    #[schema(value_type = Object)]
+    pub custom: serde_json::Map<String, serde_json::Value>,
     /// Bumped by every write; sent as the `ETag` and expected back in `If-Match`.
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -95,6 +100,11 @@ pub struct NewAccount {
     pub lifecycle_status: Option<LifecycleStatus>,
     #[serde(default)]
     pub grade: Option<Grade>,
+    /// Custom field values by key; each is checked against its definition (a bad one answers
+    /// 422 at `custom.<key>`). Send decimals as strings (`"12.50"`) to keep them exact.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The body of `PATCH /api/v1/accounts/{id}`: absent fields stay, `null` clears.
@@ -133,6 +143,10 @@ pub struct AccountPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Grade>)]
     pub grade: Option<Option<Grade>>,
+    /// Custom field values to set, as a merge patch: `null` clears one, keys left out stay.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A person, usually at an account.
@@ -151,6 +165,11 @@ pub struct Contact {
     pub tags: Vec<String>,
     pub lifecycle_status: LifecycleStatus,
     pub grade: Option<Grade>,
+    /// Custom field values by key (their definitions: `GET /api/v1/fields/{entity}`):
+    /// decimals and amounts as strings, dates `YYYY-MM-DD`, date-times in UTC. Fields that are
+    /// deactivated or that the caller's rules hide are left out; masked ones are masked.
+    #[schema(value_type = Object)]
+    pub custom: serde_json::Map<String, serde_json::Value>,
     /// Bumped by every write; sent as the `ETag` and expected back in `If-Match`.
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -190,6 +209,11 @@ pub struct NewContact {
     pub lifecycle_status: Option<LifecycleStatus>,
     #[serde(default)]
     pub grade: Option<Grade>,
+    /// Custom field values by key; each is checked against its definition (a bad one answers
+    /// 422 at `custom.<key>`). Send decimals as strings (`"12.50"`) to keep them exact.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The body of `PATCH /api/v1/contacts/{id}`: absent fields stay, `null` clears.
@@ -232,6 +256,10 @@ pub struct ContactPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Grade>)]
     pub grade: Option<Option<Grade>>,
+    /// Custom field values to set, as a merge patch: `null` clears one, keys left out stay.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What lists are ordered by.

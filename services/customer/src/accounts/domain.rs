@@ -11,7 +11,9 @@ use crm_record::{Place, Record, Table};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::record::domain::{Changes, Grade, LifecycleStatus, names};
+use crm_fields::{Input, Values};
+
+use crate::record::domain::{Changes, Custom, Grade, LifecycleStatus, names};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Account {
@@ -26,6 +28,9 @@ pub struct Account {
     pub tags: Vec<String>,
     pub lifecycle_status: LifecycleStatus,
     pub grade: Option<Grade>,
+    /// Custom field values (`custom.<key>`), normalised by crm-fields.
+    #[serde(default)]
+    pub custom: Values,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -45,6 +50,8 @@ pub struct NewAccount {
     pub tags: Vec<String>,
     pub lifecycle_status: LifecycleStatus,
     pub grade: Option<Grade>,
+    /// Custom field values as sent: checked against the definitions in the write's transaction.
+    pub custom: Input,
 }
 
 /// A validated change to an account; `None` leaves a field as it is, `Some(None)` clears it.
@@ -60,6 +67,8 @@ pub struct AccountPatch {
     pub tags: Option<Vec<String>>,
     pub lifecycle_status: Option<LifecycleStatus>,
     pub grade: Option<Option<Grade>>,
+    /// Custom field values to set (`null` clears); keys left out stay as they are.
+    pub custom: Input,
 }
 
 /// The built-in fields of accounts, by name: what field rules, masks, writable checks and
@@ -117,12 +126,13 @@ impl Account {
         // Not free text: hidden or shown, never masked.
         f::TAGS.hide(scope, &mut self.tags);
         f::GRADE.hide(scope, &mut self.grade);
+        self.custom.redact(scope);
     }
 }
 
 impl NewAccount {
     /// The fields this new record gives a value (the required name always).
-    pub fn fields_set(&self) -> Vec<&'static str> {
+    pub fn fields_set(&self) -> Vec<String> {
         use account_fields as f;
         names(&[
             (f::NAME, true),
@@ -133,12 +143,15 @@ impl NewAccount {
             (f::TAGS, !self.tags.is_empty()),
             (f::GRADE, self.grade.is_some()),
         ])
+        .into_iter()
+        .chain(self.custom.keys().map(|k| crm_fields::definition::name(k)))
+        .collect()
     }
 }
 
 impl AccountPatch {
     /// The fields this patch writes (ownership is checked apart, as an assignment).
-    pub fn fields_set(&self) -> Vec<&'static str> {
+    pub fn fields_set(&self) -> Vec<String> {
         use account_fields as f;
         names(&[
             (f::NAME, self.name.is_some()),
@@ -150,6 +163,15 @@ impl AccountPatch {
             (f::LIFECYCLE_STATUS, self.lifecycle_status.is_some()),
             (f::GRADE, self.grade.is_some()),
         ])
+        .into_iter()
+        .chain(self.custom.keys().map(|k| crm_fields::definition::name(k)))
+        .collect()
+    }
+}
+
+impl Custom for Account {
+    fn custom_mut(&mut self) -> Option<&mut Values> {
+        Some(&mut self.custom)
     }
 }
 
@@ -202,6 +224,7 @@ mod tests {
             tags: vec![],
             lifecycle_status: LifecycleStatus::Prospect,
             grade: None,
+            custom: Values::default(),
             version: 1,
             created_at: now,
             updated_at: now,

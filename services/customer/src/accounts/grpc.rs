@@ -31,6 +31,7 @@ impl From<Account> for pb::Account {
             tags: a.tags,
             lifecycle_status: pb::LifecycleStatus::from(a.lifecycle_status) as i32,
             grade: grade_pb(a.grade) as i32,
+            custom_json: wire::custom_out(&a.custom),
             version: a.version,
             created_at: Some(timestamp(a.created_at)),
             updated_at: Some(timestamp(a.updated_at)),
@@ -57,6 +58,7 @@ pub async fn create(
         lifecycle_status: status(&mut v, "lifecycle_status", r.lifecycle_status)
             .unwrap_or(LifecycleStatus::Prospect),
         grade: grade(&mut v, "grade", r.grade),
+        custom: wire::custom_in(&mut v, &r.custom_json),
     };
     v.into_result()?;
     Ok(Response::new(accounts.create(&access, new).await?.into()))
@@ -95,6 +97,7 @@ pub async fn update(
         tags: r.tags.map(|t| v.tags("tags", &t.values)),
         lifecycle_status: r.lifecycle_status.and_then(|s| status_change(&mut v, s)),
         grade: r.grade.map(|g| grade(&mut v, "grade", g)),
+        custom: wire::custom_in(&mut v, &r.custom_json),
     };
     v.into_result()?;
     Ok(Response::new(

@@ -56,8 +56,14 @@ impl Accounts {
             new.fields_set(),
         )?;
         let now = now();
+        let id = Uuid::now_v7();
+        let mut tx = self.records.pool().begin().await?;
+        let custom = self
+            .records
+            .new_custom::<Account>(&mut tx, access, id, &new.custom)
+            .await?;
         let account = Account {
-            id: Uuid::now_v7(),
+            id,
             name: new.name,
             website: new.website,
             industry: new.industry,
@@ -68,11 +74,11 @@ impl Accounts {
             tags: new.tags,
             lifecycle_status: new.lifecycle_status,
             grade: new.grade,
+            custom,
             version: 1,
             created_at: now,
             updated_at: now,
         };
-        let mut tx = self.records.pool().begin().await?;
         store::insert_account(&mut tx, &account).await?;
         self.records.write(&mut tx, access, &account, None).await?;
         tx.commit().await?;
@@ -103,7 +109,22 @@ impl Accounts {
                 expected_version,
                 patch.fields_set(),
                 async |tx| store::get_account(tx, id, Lock::Update).await,
-                async |_, account| Ok(account.apply(patch)),
+                async |tx, account| {
+                    let mut patch = patch;
+                    let input = std::mem::take(&mut patch.custom);
+                    let mut changes = account.apply(patch);
+                    self.records
+                        .patch_custom::<Account>(
+                            tx,
+                            access,
+                            account.id,
+                            &mut account.custom,
+                            &input,
+                            &mut changes,
+                        )
+                        .await?;
+                    Ok(changes)
+                },
                 async |tx, account| store::update_account(tx, account).await,
             )
             .await

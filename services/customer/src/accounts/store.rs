@@ -5,7 +5,9 @@
 
 use chrono::{DateTime, Utc};
 use crm_access::Scope;
+use crm_fields::Values;
 use crm_record::Table;
+use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgConnection};
 use uuid::Uuid;
 
@@ -16,7 +18,7 @@ use crate::record::list::ListQuery;
 use crate::record::store::{self as records, Lock};
 
 const ACCOUNT_COLUMNS: &str = "id, name, website, industry, phone, email, owner_id, \
-     department_id, tags, lifecycle_status, grade, version, created_at, updated_at";
+     department_id, tags, lifecycle_status, grade, custom, version, created_at, updated_at";
 
 pub static ACCOUNT_TABLE: Table = Table {
     name: "accounts",
@@ -40,6 +42,7 @@ struct AccountRow {
     tags: Vec<String>,
     lifecycle_status: String,
     grade: Option<String>,
+    custom: Json<Values>,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -60,6 +63,7 @@ impl TryFrom<AccountRow> for Account {
             tags: r.tags,
             lifecycle_status: records::status(&r.lifecycle_status)?,
             grade: records::grade(r.grade)?,
+            custom: r.custom.0,
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -85,8 +89,8 @@ pub async fn insert_account(conn: &mut PgConnection, a: &Account) -> Result<()> 
     sqlx::query(
         "INSERT INTO accounts (id, name, website, industry, phone, email, owner_id, tags,
                                lifecycle_status, grade, version, created_at, updated_at,
-                               department_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                               department_id, custom)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(a.id)
     .bind(&a.name)
@@ -102,6 +106,7 @@ pub async fn insert_account(conn: &mut PgConnection, a: &Account) -> Result<()> 
     .bind(a.created_at)
     .bind(a.updated_at)
     .bind(a.department_id)
+    .bind(Json(&a.custom))
     .execute(conn)
     .await?;
     Ok(())
@@ -112,7 +117,8 @@ pub async fn update_account(conn: &mut PgConnection, a: &Account) -> Result<()> 
     sqlx::query(
         "UPDATE accounts SET name = $2, website = $3, industry = $4, phone = $5, email = $6,
                 owner_id = $7, tags = $8, lifecycle_status = $9, grade = $10, version = $11,
-                updated_at = $12, department_id = $13
+                updated_at = $12, department_id = $13,
+                custom = $14
          WHERE id = $1",
     )
     .bind(a.id)
@@ -128,6 +134,7 @@ pub async fn update_account(conn: &mut PgConnection, a: &Account) -> Result<()> 
     .bind(a.version)
     .bind(a.updated_at)
     .bind(a.department_id)
+    .bind(Json(&a.custom))
     .execute(conn)
     .await?;
     Ok(())

@@ -11,7 +11,9 @@ use crm_record::{Place, Record, Table};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::record::domain::{Changes, Grade, LifecycleStatus, names};
+use crm_fields::{Input, Values};
+
+use crate::record::domain::{Changes, Custom, Grade, LifecycleStatus, names};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contact {
@@ -27,6 +29,9 @@ pub struct Contact {
     pub tags: Vec<String>,
     pub lifecycle_status: LifecycleStatus,
     pub grade: Option<Grade>,
+    /// Custom field values (`custom.<key>`), normalised by crm-fields.
+    #[serde(default)]
+    pub custom: Values,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -47,6 +52,8 @@ pub struct NewContact {
     pub tags: Vec<String>,
     pub lifecycle_status: LifecycleStatus,
     pub grade: Option<Grade>,
+    /// Custom field values as sent: checked against the definitions in the write's transaction.
+    pub custom: Input,
 }
 
 /// A validated change to a contact; `None` leaves a field as it is, `Some(None)` clears it.
@@ -63,6 +70,8 @@ pub struct ContactPatch {
     pub tags: Option<Vec<String>>,
     pub lifecycle_status: Option<LifecycleStatus>,
     pub grade: Option<Option<Grade>>,
+    /// Custom field values to set (`null` clears); keys left out stay as they are.
+    pub custom: Input,
 }
 
 /// The built-in fields of contacts, by name (see `account_fields`).
@@ -121,12 +130,13 @@ impl Contact {
         // Not free text: hidden or shown, never masked.
         f::TAGS.hide(scope, &mut self.tags);
         f::GRADE.hide(scope, &mut self.grade);
+        self.custom.redact(scope);
     }
 }
 
 impl NewContact {
     /// The fields this new record gives a value (the account and first name always).
-    pub fn fields_set(&self) -> Vec<&'static str> {
+    pub fn fields_set(&self) -> Vec<String> {
         use contact_fields as f;
         names(&[
             (f::ACCOUNT_ID, true),
@@ -138,12 +148,15 @@ impl NewContact {
             (f::TAGS, !self.tags.is_empty()),
             (f::GRADE, self.grade.is_some()),
         ])
+        .into_iter()
+        .chain(self.custom.keys().map(|k| crm_fields::definition::name(k)))
+        .collect()
     }
 }
 
 impl ContactPatch {
     /// The fields this patch writes (ownership is checked apart, as an assignment).
-    pub fn fields_set(&self) -> Vec<&'static str> {
+    pub fn fields_set(&self) -> Vec<String> {
         use contact_fields as f;
         names(&[
             (f::ACCOUNT_ID, self.account_id.is_some()),
@@ -156,6 +169,15 @@ impl ContactPatch {
             (f::LIFECYCLE_STATUS, self.lifecycle_status.is_some()),
             (f::GRADE, self.grade.is_some()),
         ])
+        .into_iter()
+        .chain(self.custom.keys().map(|k| crm_fields::definition::name(k)))
+        .collect()
+    }
+}
+
+impl Custom for Contact {
+    fn custom_mut(&mut self) -> Option<&mut Values> {
+        Some(&mut self.custom)
     }
 }
 
@@ -211,6 +233,7 @@ mod tests {
             tags: vec![],
             lifecycle_status: LifecycleStatus::Prospect,
             grade: None,
+            custom: Values::default(),
             version: 1,
             created_at: now,
             updated_at: now,

@@ -32,6 +32,7 @@ impl From<Contact> for pb::Contact {
             tags: c.tags,
             lifecycle_status: pb::LifecycleStatus::from(c.lifecycle_status) as i32,
             grade: grade_pb(c.grade) as i32,
+            custom_json: wire::custom_out(&c.custom),
             version: c.version,
             created_at: Some(timestamp(c.created_at)),
             updated_at: Some(timestamp(c.updated_at)),
@@ -59,6 +60,7 @@ pub async fn create(
         lifecycle_status: status(&mut v, "lifecycle_status", r.lifecycle_status)
             .unwrap_or(LifecycleStatus::Prospect),
         grade: grade(&mut v, "grade", r.grade),
+        custom: wire::custom_in(&mut v, &r.custom_json),
     };
     v.into_result()?;
     Ok(Response::new(contacts.create(&access, new).await?.into()))
@@ -102,6 +104,7 @@ pub async fn update(
         tags: r.tags.map(|t| v.tags("tags", &t.values)),
         lifecycle_status: r.lifecycle_status.and_then(|s| status_change(&mut v, s)),
         grade: r.grade.map(|g| grade(&mut v, "grade", g)),
+        custom: wire::custom_in(&mut v, &r.custom_json),
     };
     v.into_result()?;
     Ok(Response::new(

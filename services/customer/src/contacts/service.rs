@@ -62,8 +62,14 @@ impl Contacts {
             new.fields_set(),
         )?;
         let now = now();
+        let id = Uuid::now_v7();
+        let mut tx = self.records.pool().begin().await?;
+        let custom = self
+            .records
+            .new_custom::<Contact>(&mut tx, access, id, &new.custom)
+            .await?;
         let contact = Contact {
-            id: Uuid::now_v7(),
+            id,
             account_id: new.account_id,
             first_name: new.first_name,
             last_name: new.last_name,
@@ -75,11 +81,11 @@ impl Contacts {
             tags: new.tags,
             lifecycle_status: new.lifecycle_status,
             grade: new.grade,
+            custom,
             version: 1,
             created_at: now,
             updated_at: now,
         };
-        let mut tx = self.records.pool().begin().await?;
         accounts::service::require_readable(&mut tx, access, contact.account_id).await?;
         store::insert_contact(&mut tx, &contact).await?;
         self.records.write(&mut tx, access, &contact, None).await?;
@@ -116,7 +122,20 @@ impl Contacts {
                     {
                         accounts::service::require_readable(tx, access, account_id).await?;
                     }
-                    Ok(contact.apply(patch))
+                    let mut patch = patch;
+                    let input = std::mem::take(&mut patch.custom);
+                    let mut changes = contact.apply(patch);
+                    self.records
+                        .patch_custom::<Contact>(
+                            tx,
+                            access,
+                            contact.id,
+                            &mut contact.custom,
+                            &input,
+                            &mut changes,
+                        )
+                        .await?;
+                    Ok(changes)
                 },
                 async |tx, contact| store::update_contact(tx, contact).await,
             )

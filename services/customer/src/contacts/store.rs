@@ -5,7 +5,9 @@
 
 use chrono::{DateTime, Utc};
 use crm_access::Scope;
+use crm_fields::Values;
 use crm_record::Table;
+use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgConnection};
 use uuid::Uuid;
 
@@ -16,7 +18,7 @@ use crate::record::list::ListQuery;
 use crate::record::store::{self as records, Lock};
 
 const CONTACT_COLUMNS: &str = "id, account_id, first_name, last_name, email, phone, title, \
-     owner_id, department_id, tags, lifecycle_status, grade, version, created_at, updated_at";
+     owner_id, department_id, tags, lifecycle_status, grade, custom, version, created_at, updated_at";
 
 pub static CONTACT_TABLE: Table = Table {
     name: "contacts",
@@ -41,6 +43,7 @@ struct ContactRow {
     tags: Vec<String>,
     lifecycle_status: String,
     grade: Option<String>,
+    custom: Json<Values>,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -62,6 +65,7 @@ impl TryFrom<ContactRow> for Contact {
             tags: r.tags,
             lifecycle_status: records::status(&r.lifecycle_status)?,
             grade: records::grade(r.grade)?,
+            custom: r.custom.0,
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -87,8 +91,8 @@ pub async fn insert_contact(conn: &mut PgConnection, c: &Contact) -> Result<()> 
     sqlx::query(
         "INSERT INTO contacts (id, account_id, first_name, last_name, email, phone, title, owner_id,
                                tags, lifecycle_status, grade, version, created_at, updated_at,
-                               department_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                               department_id, custom)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(c.id)
     .bind(c.account_id)
@@ -105,6 +109,7 @@ pub async fn insert_contact(conn: &mut PgConnection, c: &Contact) -> Result<()> 
     .bind(c.created_at)
     .bind(c.updated_at)
     .bind(c.department_id)
+    .bind(Json(&c.custom))
     .execute(conn)
     .await?;
     Ok(())
@@ -115,7 +120,8 @@ pub async fn update_contact(conn: &mut PgConnection, c: &Contact) -> Result<()> 
     sqlx::query(
         "UPDATE contacts SET account_id = $2, first_name = $3, last_name = $4, email = $5,
                 phone = $6, title = $7, owner_id = $8, tags = $9, lifecycle_status = $10,
-                grade = $11, version = $12, updated_at = $13, department_id = $14
+                grade = $11, version = $12, updated_at = $13, department_id = $14,
+                custom = $15
          WHERE id = $1",
     )
     .bind(c.id)
@@ -132,6 +138,7 @@ pub async fn update_contact(conn: &mut PgConnection, c: &Contact) -> Result<()> 
     .bind(c.version)
     .bind(c.updated_at)
     .bind(c.department_id)
+    .bind(Json(&c.custom))
     .execute(conn)
     .await?;
     Ok(())

@@ -180,7 +180,7 @@ impl FollowUp {
 
 impl NewFollowUp {
     /// The fields this new record gives a value (account, kind, subject and time always).
-    pub fn fields_set(&self) -> Vec<&'static str> {
+    pub fn fields_set(&self) -> Vec<String> {
         use follow_up_fields as f;
         names(&[
             (f::ACCOUNT_ID, true),
@@ -197,7 +197,7 @@ impl NewFollowUp {
 
 impl FollowUpPatch {
     /// The fields this patch writes (ownership is checked apart, as an assignment).
-    pub fn fields_set(&self) -> Vec<&'static str> {
+    pub fn fields_set(&self) -> Vec<String> {
         use follow_up_fields as f;
         names(&[
             (f::CONTACT_ID, self.contact_id.is_some()),
@@ -208,6 +208,12 @@ impl FollowUpPatch {
             (f::OCCURRED_AT, self.occurred_at.is_some()),
             (f::NEXT_FOLLOW_UP_AT, self.next_follow_up_at.is_some()),
         ])
+    }
+}
+
+impl crate::record::domain::Custom for FollowUp {
+    fn custom_mut(&mut self) -> Option<&mut crm_fields::Values> {
+        None
     }
 }
 

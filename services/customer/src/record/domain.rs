@@ -71,10 +71,16 @@ pub mod shared_fields {
 
 /// The names of the fields whose flag is set (what a new record or a patch writes, for the
 /// writable checks of field rules).
-pub fn names(fields: &[(Field, bool)]) -> Vec<&'static str> {
+pub fn names(fields: &[(Field, bool)]) -> Vec<String> {
     fields
         .iter()
         .filter(|(_, set)| *set)
-        .map(|(f, _)| f.name())
+        .map(|(f, _)| f.name().to_string())
         .collect()
+}
+
+/// Records with custom fields (accounts, contacts): their values, for the schema's view
+/// (deactivated fields out of sight). Follow-ups have none.
+pub trait Custom {
+    fn custom_mut(&mut self) -> Option<&mut crm_fields::Values>;
 }

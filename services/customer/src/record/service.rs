@@ -15,39 +15,119 @@ use crm_access::{Access, Action, Scope};
 use crm_cache::{Cached, VersionedCache};
 use crm_errors::ApiError;
 use crm_events::outbox::{NewEvent, Outbox};
+use crm_fields::{CustomFields, Input, Schema, Values, Written};
 use crm_record::Record;
+use crm_record::authz::readable;
 use crm_record::authz::{authorize, authorize_move, shown};
 use crm_record::event::RecordEvent;
 use crm_record::page::{Page, SortKey};
+
+use super::store::Lock;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::domain::Changes;
+use super::domain::{Changes, Custom};
 use super::list::ListQuery;
 use crate::error::Result;
 
 /// The `source` segment of this service's event types (`customer.account.created`).
 const SERVICE: &str = "customer";
 
-/// The pool, outbox and cache every record use case works with; cheap to clone.
+/// The pool, outbox, cache and custom fields every record use case works with; cheap to clone.
 #[derive(Clone)]
 pub struct Records {
     pool: PgPool,
     outbox: Outbox,
     cache: VersionedCache,
+    fields: CustomFields,
 }
 
 impl Records {
-    pub fn new(pool: PgPool, outbox: Outbox, cache: VersionedCache) -> Self {
+    pub fn new(pool: PgPool, outbox: Outbox, cache: VersionedCache, fields: CustomFields) -> Self {
         Self {
             pool,
             outbox,
             cache,
+            fields,
         }
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    pub fn fields(&self) -> &CustomFields {
+        &self.fields
+    }
+
+    /// The custom fields of `R`, as the write in `tx` is checked against.
+    pub async fn schema<R: Record>(&self, tx: &mut PgConnection) -> Result<Schema> {
+        Ok(self.fields.schema(tx, R::RESOURCE).await?)
+    }
+
+    /// The custom values of a new `R` with id `id`: `input` checked against the schema in
+    /// `tx` (defaults filled in, required fields demanded), lookups and unique values checked.
+    pub async fn new_custom<R: Record>(
+        &self,
+        tx: &mut PgConnection,
+        access: &Access,
+        id: Uuid,
+        input: &Input,
+    ) -> Result<Values> {
+        let written = self
+            .schema::<R>(tx)
+            .await?
+            .create(input)
+            .map_err(|v| ApiError::invalid(v.0))?;
+        check_written::<R>(tx, access, id, &written).await?;
+        Ok(written.values)
+    }
+
+    /// The custom values of record `id` after a merge patch with `input`; their changes are added
+    /// to `changes`.
+    pub async fn patch_custom<R: Record>(
+        &self,
+        tx: &mut PgConnection,
+        access: &Access,
+        id: Uuid,
+        current: &mut Values,
+        input: &Input,
+        changes: &mut Changes,
+    ) -> Result<()> {
+        if input.is_empty() {
+            return Ok(());
+        }
+        let written = self
+            .schema::<R>(tx)
+            .await?
+            .update(current, input)
+            .map_err(|v| ApiError::invalid(v.0))?;
+        check_written::<R>(tx, access, id, &written).await?;
+        Values::changes(current, &written.values, changes);
+        *current = written.values;
+        Ok(())
+    }
+
+    /// Records as clients see them: values of deactivated custom fields out of sight (they stay
+    /// stored). The schema is read only when a record holds custom values.
+    async fn view<R: Record + Custom>(
+        &self,
+        conn: &mut PgConnection,
+        records: &mut [R],
+    ) -> Result<()> {
+        if !records
+            .iter_mut()
+            .any(|r| r.custom_mut().is_some_and(|c| !c.is_empty()))
+        {
+            return Ok(());
+        }
+        let schema = self.schema::<R>(conn).await?;
+        for r in records {
+            if let Some(values) = r.custom_mut() {
+                schema.visible(values);
+            }
+        }
+        Ok(())
     }
 
     async fn enqueue(&self, tx: &mut PgConnection, event: RecordEvent) -> Result<()> {
@@ -73,13 +153,13 @@ impl Records {
     }
 
     /// A record as the caller may read it: from the cache, else loaded (and cached).
-    pub async fn get<R: Record>(
+    pub async fn get<R: Record + Custom>(
         &self,
         access: &Access,
         id: Uuid,
         load: impl AsyncFnOnce(&mut PgConnection) -> Result<Option<R>>,
     ) -> Result<R> {
-        let record = match self.cache.get::<R>(R::KIND, &id.to_string()).await {
+        let mut record = match self.cache.get::<R>(R::KIND, &id.to_string()).await {
             Cached::Present(record) => record,
             Cached::Deleted => return Err(crm_record::authz::not_found::<R>().into()),
             Cached::Miss => {
@@ -94,6 +174,11 @@ impl Records {
             }
         };
         authorize(access, Action::Read, &record)?;
+        if record.custom_mut().is_some_and(|c| !c.is_empty()) {
+            let mut conn = self.pool.acquire().await?;
+            self.view(&mut conn, std::slice::from_mut(&mut record))
+                .await?;
+        }
         Ok(shown(access, Action::Read, record))
     }
 
@@ -119,11 +204,11 @@ impl Records {
     /// what really changed; a move needs ASSIGN before and after; nothing changed means no new
     /// version and no event. Otherwise the record is stamped (version + 1, `updated_at`), `store`
     /// writes it with its event, and the cache follows the commit.
-    pub async fn update<R: Record>(
+    pub async fn update<R: Record + Custom>(
         &self,
         access: &Access,
         expected_version: i64,
-        fields_set: Vec<&'static str>,
+        fields_set: Vec<String>,
         load: impl AsyncFnOnce(&mut PgConnection) -> Result<Option<R>>,
         change: impl AsyncFnOnce(&mut PgConnection, &mut R) -> Result<Changes>,
         store: impl AsyncFnOnce(&mut PgConnection, &R) -> Result<()>,
@@ -135,28 +220,34 @@ impl Records {
         authorize(access, Action::Update, &record)?;
         access
             .scope(R::RESOURCE, Action::Update)?
-            .check_writable(fields_set)?;
+            .check_writable(fields_set.iter().map(String::as_str))?;
         ApiError::check_version(expected_version, record.version())?;
         let before = record.place();
         let changes = change(&mut tx, &mut record).await?;
         authorize_move::<R>(access, before, record.place())?;
         if changes.is_empty() {
+            self.view(&mut tx, std::slice::from_mut(&mut record))
+                .await?;
             tx.rollback().await?;
             return Ok(shown(access, Action::Update, record));
         }
         record.stamp(record.version() + 1, crm_record::now());
         store(&mut tx, &record).await?;
-        self.write(&mut tx, access, &record, Some(changes)).await?;
+        // The event and the answer show what clients may see; the cache keeps the whole record.
+        let mut visible = record.clone();
+        self.view(&mut tx, std::slice::from_mut(&mut visible))
+            .await?;
+        self.write(&mut tx, access, &visible, Some(changes)).await?;
         tx.commit().await?;
         self.committed(record.id(), record.version(), Some(&record))
             .await;
-        Ok(shown(access, Action::Update, record))
+        Ok(shown(access, Action::Update, visible))
     }
 
     /// A page of the records in the caller's scope for `action` (READ, or EXPORT for exports):
     /// `rows` selects them (with `q`'s filters and paging), `key` is a row's sort key; the total
     /// is counted when asked for.
-    pub async fn list<R: Record>(
+    pub async fn list<R: Record + Custom>(
         &self,
         access: &Access,
         action: Action,
@@ -167,7 +258,8 @@ impl Records {
     ) -> Result<Page<R>> {
         let scope = access.scope(R::RESOURCE, action)?;
         let mut conn = self.pool.acquire().await?;
-        let rows = rows(&mut conn, scope).await?;
+        let mut rows = rows(&mut conn, scope).await?;
+        self.view(&mut conn, &mut rows).await?;
         let total = match with_total {
             true => Some(super::store::count(&mut conn, R::TABLE, q, scope).await?),
             false => None,
@@ -203,6 +295,40 @@ impl Records {
         self.committed::<R>(id, version, None).await;
         Ok(version)
     }
+}
+
+/// Checks what a write of custom values points at and claims: each lookup must be a record the
+/// caller may read (else "no such …" at its path, as for built-in references), and no other
+/// live record may hold a unique value.
+async fn check_written<R: Record>(
+    tx: &mut PgConnection,
+    access: &Access,
+    id: Uuid,
+    written: &Written,
+) -> Result<()> {
+    let mut violations = Vec::new();
+    for (path, target, target_id) in &written.lookups {
+        let visible = match target.as_str() {
+            "account" => crate::accounts::store::get_account(tx, *target_id, Lock::Share)
+                .await?
+                .is_some_and(|a| readable(access, &a)),
+            "contact" => crate::contacts::store::get_contact(tx, *target_id, Lock::Share)
+                .await?
+                .is_some_and(|c| readable(access, &c)),
+            _ => false,
+        };
+        if !visible {
+            violations.push(crm_errors::FieldViolation::new(
+                path.as_str(),
+                format!("no such {target}"),
+            ));
+        }
+    }
+    if !violations.is_empty() {
+        return Err(ApiError::invalid(violations).into());
+    }
+    crm_fields::check_unique(tx, R::TABLE, id, &written.unique).await?;
+    Ok(())
 }
 
 /// Cuts the extra row that tells whether a next page exists, makes its token (from the real

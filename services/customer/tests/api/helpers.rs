@@ -5,6 +5,7 @@ use crm_customer::{Application, Settings};
 use crm_lifecycle::CancellationToken;
 use crm_proto::customer as pb;
 use crm_proto::customer::customer_service_client::CustomerServiceClient;
+use crm_proto::fields::field_service_client::FieldServiceClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -37,6 +38,8 @@ pub struct TestApp {
     pub raw: CustomerServiceClient<Signed>,
     /// The same service with neither a call token nor an access context.
     pub unsigned: CustomerServiceClient<Channel>,
+    /// Its custom fields (`crm.fields.v1.FieldService`), signed; callers set their access.
+    pub fields: FieldServiceClient<Signed>,
     pub db: sqlx::PgPool,
     pub topic: String,
     pub brokers: Vec<String>,
@@ -102,6 +105,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
     let signed = crm_testkit::identity::signed(channel.clone(), "customer");
     let client =
         CustomerServiceClient::with_interceptor(signed.clone(), system_access as WithAccess);
+    let fields = FieldServiceClient::new(signed.clone());
     let raw = CustomerServiceClient::new(signed);
     let unsigned = CustomerServiceClient::new(channel);
     let db = sqlx::PgPool::connect(&db_url).await.expect("test pool");
@@ -109,6 +113,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
         client,
         raw,
         unsigned,
+        fields,
         db,
         topic,
         brokers: options.brokers,
@@ -161,6 +166,17 @@ impl TestApp {
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM {table}{only_writes}"
         )))
+        .fetch_one(&self.db)
+        .await
+        .expect("count")
+    }
+
+    /// Records of `table` holding a value of custom field `key`.
+    pub async fn count_holding(&self, table: &str, key: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {table} WHERE custom ? $1"
+        )))
+        .bind(key)
         .fetch_one(&self.db)
         .await
         .expect("count")

@@ -7,6 +7,7 @@ mod access;
 mod accounts;
 mod config;
 mod contacts;
+mod custom_fields;
 mod events;
 mod follow_ups;
 mod lists;

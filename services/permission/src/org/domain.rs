@@ -262,13 +262,15 @@ pub fn role_name(v: &mut Violations, field: &str, value: &str) -> String {
 }
 
 /// A field name as the owning service spells it: 1 to 64 of `a-z 0-9 _`, starting with a
-/// letter. Not checked against the resource's fields, which belong to other services.
+/// letter; a custom field is `custom.<such a name>` (crm-fields). Checked against the
+/// resource's fields by the registry, not here.
 pub fn field_name(v: &mut Violations, field: &str, value: &str) -> String {
     let name = value.trim().to_string();
-    if !is_key(&name, 1, MAX_FIELD_NAME) {
+    let key = name.strip_prefix("custom.").unwrap_or(&name);
+    if !is_key(key, 1, MAX_FIELD_NAME) {
         v.add(
             field,
-            format!("must be 1 to {MAX_FIELD_NAME} of a-z, 0-9 and _, starting with a letter"),
+            format!("must be 1 to {MAX_FIELD_NAME} of a-z, 0-9 and _, starting with a letter (custom fields: custom.<key>)"),
         );
     }
     name

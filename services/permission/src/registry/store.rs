@@ -46,7 +46,7 @@ pub async fn upsert(
     let names: Vec<&str> = declared.fields.iter().map(|f| f.name.as_str()).collect();
     sqlx::query(
         "UPDATE resource_fields SET active = false
-         WHERE resource = $1 AND built_in AND active AND NOT (name = ANY($2))",
+         WHERE resource = $1 AND active AND NOT (name = ANY($2))",
     )
     .bind(&declared.name)
     .bind(&names)
@@ -55,16 +55,17 @@ pub async fn upsert(
     for f in &declared.fields {
         sqlx::query(
             "INSERT INTO resource_fields (resource, name, kind, governed, condition, built_in, active)
-             VALUES ($1, $2, $3, $4, $5, true, true)
+             VALUES ($1, $2, $3, $4, $5, $6, true)
              ON CONFLICT (resource, name) DO UPDATE
              SET kind = EXCLUDED.kind, governed = EXCLUDED.governed,
-                 condition = EXCLUDED.condition, built_in = true, active = true",
+                 condition = EXCLUDED.condition, built_in = EXCLUDED.built_in, active = true",
         )
         .bind(&declared.name)
         .bind(&f.name)
         .bind(&f.kind)
         .bind(f.governed)
         .bind(f.condition)
+        .bind(!f.custom)
         .execute(&mut *conn)
         .await?;
     }

@@ -521,6 +521,7 @@ pub async fn declare_resources(db: &sqlx::PgPool) {
         kind: kind.into(),
         governed: name != "id",
         condition,
+        custom: name.starts_with("custom."),
     };
     let resource = |name: &str| DeclaredResource {
         name: name.into(),

@@ -35,6 +35,7 @@ fn field(name: &str, kind: &str, governed: bool, condition: bool) -> DeclaredFie
         kind: kind.into(),
         governed,
         condition,
+        custom: name.starts_with("custom."),
     }
 }
 

@@ -1,0 +1,577 @@
+//! Custom fields over gRPC against the real service: defined without migrations, values checked
+//! and normalised on every write (one violation per field at `custom.<key>`), merged by
+//! patches, in events and their changes, unique under concurrency-safe checks, lookups checked
+//! against the caller's scope, field rules applied exactly as to built-in fields, deactivation
+//! hiding values without losing them, and deletion refused or purged by a durable job.
+
+use crm_access::{Access, Action, FieldAccess, Resource, Scope, Visibility};
+use crm_fields::CUSTOMIZATION;
+use crm_proto::customer as pb;
+use crm_proto::fields as fpb;
+use serde_json::{Value, json};
+use tonic::Code;
+use uuid::Uuid;
+
+use crate::helpers::{
+    OWNER, TestApp, account_request, as_caller, spawn_app, system, violated_fields,
+};
+
+/// The system with the right to change the data model.
+fn admin() -> Access {
+    let mut access = system();
+    for action in [Action::Read, Action::Create, Action::Update, Action::Delete] {
+        access.insert(CUSTOMIZATION, action, Scope::everything());
+    }
+    access
+}
+
+fn labels(zh: &str, en: &str) -> Option<fpb::Labels> {
+    Some(fpb::Labels {
+        zh: zh.into(),
+        en: en.into(),
+    })
+}
+
+fn choice(value: &str) -> fpb::Choice {
+    fpb::Choice {
+        value: value.into(),
+        label: labels(value, value),
+        deactivated: false,
+    }
+}
+
+async fn define(
+    app: &TestApp,
+    entity: &str,
+    field: fpb::Field,
+) -> Result<fpb::Field, tonic::Status> {
+    app.fields
+        .clone()
+        .create_field(as_caller(
+            &admin(),
+            fpb::CreateFieldRequest {
+                entity: entity.into(),
+                field: Some(field),
+                has_position: false,
+            },
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// An account's fields: a required select, an amount, a unique tax number, a phone, a lookup
+/// to another account.
+async fn define_account_fields(app: &TestApp) {
+    let fields = [
+        fpb::Field {
+            key: "region".into(),
+            r#type: "select".into(),
+            label: labels("区域", "Region"),
+            options: vec![choice("east"), choice("west")],
+            ..Default::default()
+        },
+        fpb::Field {
+            key: "budget".into(),
+            r#type: "currency".into(),
+            label: labels("预算", "Budget"),
+            currency: Some("CNY".into()),
+            rules: Some(fpb::Rules {
+                min: Some("0".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        fpb::Field {
+            key: "tax_no".into(),
+            r#type: "text".into(),
+            label: labels("税号", "Tax number"),
+            unique: true,
+            rules: Some(fpb::Rules {
+                pattern: Some("[0-9A-Z]{18}".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        fpb::Field {
+            key: "hotline".into(),
+            r#type: "phone".into(),
+            label: labels("热线", "Hotline"),
+            ..Default::default()
+        },
+        fpb::Field {
+            key: "parent".into(),
+            r#type: "lookup".into(),
+            label: labels("上级公司", "Parent company"),
+            target: Some("account".into()),
+            ..Default::default()
+        },
+    ];
+    for f in fields {
+        define(app, "account", f).await.expect("define the field");
+    }
+}
+
+fn custom(account: &pb::Account) -> Value {
+    serde_json::from_str(&account.custom_json).expect("custom_json is JSON")
+}
+
+async fn create(app: &TestApp, name: &str, values: Value) -> Result<pb::Account, tonic::Status> {
+    let mut request = account_request(name);
+    request.custom_json = values.to_string();
+    app.client
+        .clone()
+        .create_account(request)
+        .await
+        .map(|r| r.into_inner())
+}
+
+#[tokio::test]
+async fn values_are_checked_normalised_patched_and_published() {
+    let app = spawn_app().await;
+    define_account_fields(&app).await;
+
+    let acme = create(
+        &app,
+        "华为技术有限公司",
+        json!({"region": "east", "budget": "1200.5", "tax_no": "91440300MA5DC1234X",
+               "hotline": "+86 400 830 8300"}),
+    )
+    .await
+    .expect("create with custom values");
+    assert_eq!(
+        custom(&acme),
+        json!({"region": "east", "budget": "1200.50", "tax_no": "91440300MA5DC1234X",
+               "hotline": "+86 400 830 8300"})
+    );
+    // Stored as written, read back the same.
+    let read = app
+        .client
+        .clone()
+        .get_account(pb::GetAccountRequest {
+            id: acme.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(custom(&read), custom(&acme));
+
+    // Every bad value named, nothing written.
+    let before = app.count("accounts").await;
+    let err = create(
+        &app,
+        "Bad",
+        json!({"region": "south", "budget": "-1", "tax_no": "x", "nope": 1, "parent": "x"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        violated_fields(&err),
+        [
+            "custom.budget",
+            "custom.nope",
+            "custom.parent",
+            "custom.region",
+            "custom.tax_no"
+        ]
+    );
+    let err = create(&app, "Bad", json!([1])).await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["custom"]);
+    // The required-ness of a later definition is demanded of new records only.
+    assert_eq!(app.count("accounts").await, before);
+
+    // A unique value is refused for a second record, without naming the holder.
+    let err = create(&app, "Copy", json!({"tax_no": "91440300MA5DC1234X"}))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["custom.tax_no"]);
+
+    // A merge patch: one value changed, one cleared, the rest kept; the event says what changed.
+    let updated = app
+        .client
+        .clone()
+        .update_account(pb::UpdateAccountRequest {
+            id: acme.id.clone(),
+            expected_version: acme.version,
+            custom_json: json!({"budget": 99, "hotline": null}).to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(updated.version, acme.version + 1);
+    assert_eq!(
+        custom(&updated),
+        json!({"region": "east", "budget": "99.00", "tax_no": "91440300MA5DC1234X"})
+    );
+    let changes: Value = sqlx::query_scalar(
+        "SELECT data->'changes' FROM event_outbox WHERE event_type = 'customer.account.updated'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        changes,
+        json!({"custom.budget": {"old": "1200.50", "new": "99.00"},
+               "custom.hotline": {"old": "+86 400 830 8300", "new": null}})
+    );
+    let created: Value = sqlx::query_scalar(
+        "SELECT data->'account'->'custom' FROM event_outbox
+          WHERE event_type = 'customer.account.created'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(created["budget"], json!("1200.50"));
+
+    // The registry learns of the fields as `custom.<key>`, with kinds rules can go by.
+    let declared: Value = sqlx::query_scalar(
+        "SELECT data FROM event_outbox WHERE event_type = 'customer.resources.declared'
+          ORDER BY occurred_at DESC, id DESC LIMIT 1",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let account = declared["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "account")
+        .unwrap();
+    let hotline = account["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "custom.hotline")
+        .expect("custom.hotline declared");
+    assert_eq!(hotline["kind"], "phone");
+    assert_eq!(hotline["custom"], true);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn field_rules_and_scopes_apply_to_custom_fields() {
+    let app = spawn_app().await;
+    define_account_fields(&app).await;
+    let mine = create(
+        &app,
+        "Mine",
+        json!({"tax_no": "91440300MA5DC1234X", "hotline": "13800138000", "region": "west"}),
+    )
+    .await
+    .unwrap();
+    // Someone else's account, which the caller cannot see.
+    let mut hidden = account_request("Theirs");
+    hidden.owner_id = Uuid::now_v7().to_string();
+    let theirs = app
+        .client
+        .clone()
+        .create_account(hidden)
+        .await
+        .unwrap()
+        .into_inner();
+
+    let me: Uuid = OWNER.parse().unwrap();
+    let mut scope = Scope {
+        owner_ids: [me].into(),
+        ..Default::default()
+    };
+    scope.fields.insert(
+        "custom.tax_no".into(),
+        FieldAccess {
+            visibility: Visibility::Hidden,
+            mask: None,
+        },
+    );
+    scope.fields.insert(
+        "custom.hotline".into(),
+        FieldAccess {
+            visibility: Visibility::ReadOnly,
+            mask: Some(crm_access::MaskKind::Phone),
+        },
+    );
+    let caller = Access::new(me)
+        .with(Resource::ACCOUNT, Action::Read, scope.clone())
+        .with(Resource::ACCOUNT, Action::Update, scope.clone())
+        .with(Resource::ACCOUNT, Action::Create, scope);
+
+    let read = app
+        .raw
+        .clone()
+        .get_account(as_caller(
+            &caller,
+            pb::GetAccountRequest {
+                id: mine.id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let values = custom(&read);
+    assert!(values.get("tax_no").is_none(), "hidden: {values}");
+    assert_ne!(values["hotline"], json!("13800138000"), "masked: {values}");
+    assert_eq!(values["region"], "west");
+
+    // Writing a field the rules do not let the caller edit is refused by name.
+    let err = app
+        .raw
+        .clone()
+        .update_account(as_caller(
+            &caller,
+            pb::UpdateAccountRequest {
+                id: mine.id.clone(),
+                expected_version: mine.version,
+                custom_json: json!({"hotline": "123"}).to_string(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+
+    // A lookup may only point at a record the caller may read: theirs does not exist for them.
+    let mut request = account_request("Child");
+    request.custom_json = json!({"parent": theirs.id}).to_string();
+    let err = app
+        .raw
+        .clone()
+        .create_account(as_caller(&caller, request.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["custom.parent"]);
+    request.custom_json = json!({"parent": mine.id}).to_string();
+    let child = app
+        .raw
+        .clone()
+        .create_account(as_caller(&caller, request))
+        .await
+        .expect("a lookup to a readable account");
+    assert_eq!(custom(child.get_ref())["parent"], json!(mine.id));
+
+    // Only holders of the customization grant change the data model.
+    let err = app
+        .fields
+        .clone()
+        .create_field(as_caller(
+            &caller,
+            fpb::CreateFieldRequest {
+                entity: "account".into(),
+                field: Some(fpb::Field {
+                    key: "x".into(),
+                    r#type: "text".into(),
+                    label: labels("x", "x"),
+                    ..Default::default()
+                }),
+                has_position: false,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    // Reading definitions needs only READ on the entity (clients draw forms from them).
+    let listed = app
+        .fields
+        .clone()
+        .list_fields(as_caller(
+            &caller,
+            fpb::ListFieldsRequest {
+                entity: "account".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.fields.len(), 5);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn definitions_change_without_breaking_values() {
+    let app = spawn_app().await;
+    define_account_fields(&app).await;
+    let acme = create(
+        &app,
+        "Acme",
+        json!({"region": "east", "tax_no": "91440300MA5DC1234X"}),
+    )
+    .await
+    .unwrap();
+
+    // Bad definitions are named by their paths; keys are unique per entity.
+    let err = define(
+        &app,
+        "account",
+        fpb::Field {
+            key: "Bad Key".into(),
+            r#type: "colour".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(violated_fields(&err), ["key", "type", "label"]);
+    let err = define(
+        &app,
+        "account",
+        fpb::Field {
+            key: "region".into(),
+            r#type: "text".into(),
+            label: labels("区域", "Region"),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    let err = define(
+        &app,
+        "account",
+        fpb::Field {
+            key: "name".into(),
+            r#type: "text".into(),
+            label: labels("名称", "Name"),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(violated_fields(&err), ["key"]);
+
+    let region = |version| fpb::UpdateFieldRequest {
+        entity: "account".into(),
+        key: "region".into(),
+        expected_version: version,
+        ..Default::default()
+    };
+    // Options are never dropped; deactivating one keeps the records that hold it readable.
+    let mut drop = region(1);
+    drop.options = Some(fpb::Choices {
+        items: vec![choice("west")],
+    });
+    let err = app
+        .fields
+        .clone()
+        .update_field(as_caller(&admin(), drop))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["options"]);
+    let mut retire = region(1);
+    let mut east = choice("east");
+    east.deactivated = true;
+    retire.options = Some(fpb::Choices {
+        items: vec![choice("west"), east],
+    });
+    retire.required = Some(true);
+    let changed = app
+        .fields
+        .clone()
+        .update_field(as_caller(&admin(), retire))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(changed.version, 2);
+    let err = create(&app, "New", json!({"region": "east"}))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["custom.region"]);
+    let err = create(&app, "New", json!({})).await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["custom.region"], "now required");
+    // The old record still reads, and still takes writes of other fields.
+    let touched = app
+        .client
+        .clone()
+        .update_account(pb::UpdateAccountRequest {
+            id: acme.id.clone(),
+            expected_version: acme.version,
+            industry: Some("Telecom".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(custom(&touched)["region"], "east");
+    // A stale version is refused.
+    let err = app
+        .fields
+        .clone()
+        .update_field(as_caller(&admin(), region(1)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+
+    // Deactivating a field hides its values and refuses writes; activating brings them back.
+    let mut off = region(2);
+    off.active = Some(false);
+    app.fields
+        .clone()
+        .update_field(as_caller(&admin(), off))
+        .await
+        .unwrap();
+    let read = |id: String| {
+        let mut client = app.client.clone();
+        async move {
+            client
+                .get_account(pb::GetAccountRequest { id })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    assert!(custom(&read(acme.id.clone()).await).get("region").is_none());
+    let mut on = region(3);
+    on.active = Some(true);
+    app.fields
+        .clone()
+        .update_field(as_caller(&admin(), on))
+        .await
+        .unwrap();
+    assert_eq!(custom(&read(acme.id.clone()).await)["region"], "east");
+
+    // Deleting a field that holds values needs a purge; the values then go in the background.
+    let delete = |purge| fpb::DeleteFieldRequest {
+        entity: "account".into(),
+        key: "tax_no".into(),
+        expected_version: 0,
+        purge,
+    };
+    let err = app
+        .fields
+        .clone()
+        .delete_field(as_caller(&admin(), delete(false)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    app.fields
+        .clone()
+        .delete_field(as_caller(&admin(), delete(true)))
+        .await
+        .unwrap();
+    assert!(custom(&read(acme.id.clone()).await).get("tax_no").is_none());
+    crm_testkit::eventually(
+        "the purge job removes the values",
+        std::time::Duration::from_secs(30),
+        || async { app.count_holding("accounts", "tax_no").await == 0 },
+    )
+    .await;
+    let purged: Value = sqlx::query_scalar(
+        "SELECT data->'purged_records' FROM event_outbox WHERE event_type = 'customer.field.deleted'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(purged, json!(1));
+    // The key is never reused.
+    let err = define(
+        &app,
+        "account",
+        fpb::Field {
+            key: "tax_no".into(),
+            r#type: "integer".into(),
+            label: labels("税号", "Tax number"),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    app.shutdown().await;
+}
