@@ -115,8 +115,9 @@ async fn the_demo_organisation_is_seeded_once_and_bootstrap_users_are_placed() {
     assert_eq!(manager.parent_role_id, rep.id);
     assert_eq!(
         roles[0].grants.len(),
-        8 * 7,
-        "admin: everything (the audit trail and the organisation too)"
+        8 * 7 + 4,
+        "admin: everything (the audit trail and the organisation too), and the data model \
+         (customization: read, create, update, delete)"
     );
 
     let admin = user("admin").await;
