@@ -13,7 +13,7 @@ use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::domains::{customer, identity};
+use crate::domains::{customer, customization, identity};
 use crate::platform::error::Error;
 use crate::platform::{observability, openapi};
 use crate::security::Security;
@@ -32,7 +32,14 @@ use crate::upstream::{self, Redis, Upstreams};
 pub struct AppState {
     pub security: Security,
     pub customer: upstream::customer::Client,
+    pub fields: upstream::fields::Fields,
     pub permission: PermissionService,
+}
+
+impl FromRef<AppState> for upstream::fields::Fields {
+    fn from_ref(state: &AppState) -> Self {
+        state.fields.clone()
+    }
 }
 
 impl FromRef<AppState> for upstream::customer::Client {
@@ -133,6 +140,7 @@ impl Application {
                 body_limit: settings.http.body_limit_bytes,
             },
             customer: upstream::customer::client(&upstreams)?,
+            fields: upstream::fields::Fields::new(&upstreams)?,
             permission,
         };
         let readiness = Readiness::default();
@@ -244,6 +252,7 @@ impl Application {
 fn domains(security: &Security) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(customer::routes(security))
+        .merge(customization::routes(security))
         .merge(identity::routes(security))
 }
 

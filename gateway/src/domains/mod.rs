@@ -5,8 +5,11 @@
 //! [`crate::upstream`], never on another domain or on the app.
 //!
 //! - [`customer`]: accounts and contacts (the customer service);
+//! - [`customization`]: the data model as configuration — custom fields (served by the owning
+//!   service of each entity);
 //! - [`identity`]: sign-in, one's profile, administration, the audit trail (the permission
 //!   service).
 
 pub mod customer;
+pub mod customization;
 pub mod identity;

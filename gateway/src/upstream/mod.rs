@@ -16,6 +16,7 @@
 //! service the settings do not name stops the gateway at start-up.
 
 pub mod customer;
+pub mod fields;
 pub mod permission;
 
 use std::collections::BTreeMap;

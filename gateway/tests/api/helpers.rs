@@ -575,6 +575,35 @@ impl TestApp {
         wait_declared(&permission.db, &[resource]).await;
     }
 
+    /// Waits until the registry knows `field` of `resource` as active (a custom field is
+    /// declared by its owner's outbox, a moment after it is defined).
+    pub async fn wait_declared_field(&self, resource: &str, field: &str) {
+        let permission = self.permission.as_ref().expect("the permission service");
+        let db = sqlx::PgPool::connect(&permission.db)
+            .await
+            .expect("permission db");
+        crm_testkit::eventually(
+            &format!("{resource}.{field} declared"),
+            Duration::from_secs(30),
+            || {
+                let db = db.clone();
+                async move {
+                    sqlx::query_scalar::<_, bool>(
+                        "SELECT EXISTS (SELECT 1 FROM resource_fields
+                          WHERE resource = $1 AND name = $2 AND active)",
+                    )
+                    .bind(resource)
+                    .bind(field)
+                    .fetch_one(&db)
+                    .await
+                    .unwrap_or(false)
+                }
+            },
+        )
+        .await;
+        db.close().await;
+    }
+
     /// A token for a new admin user made from `name`, and the user's id.
     pub async fn admin_token(&self, name: &str) -> (String, uuid::Uuid) {
         let id = self.org.admin(name).await;

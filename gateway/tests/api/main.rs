@@ -11,6 +11,7 @@ mod audit_fields;
 mod auth;
 mod authorization;
 mod contacts;
+mod custom_fields;
 mod follow_ups;
 mod helpers;
 mod idempotency;
