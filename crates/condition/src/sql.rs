@@ -1,7 +1,8 @@
 //! [`Condition`] → a Postgres boolean expression, appended to a [`QueryBuilder`].
 //!
 //! Only two kinds of text ever reach the SQL: this file's constants and the `&'static str` of a
-//! [`Column::Builtin`]. Custom keys and every value are bound parameters.
+//! [`Column::Builtin`] and custom keys that are identifiers (`push_key`: so indexes on them
+//! match); every value, and any other key, is a bound parameter.
 //!
 //! Every primitive test is closed with `COALESCE(…, false)`, so an empty (NULL) value makes it
 //! false rather than unknown, and `NOT`, `AND`, `OR` then behave as two-valued logic, as they do
@@ -116,7 +117,7 @@ fn push_list_test(target: &Target, test: &Test, b: &mut QueryBuilder<Postgres>) 
         (Column::Custom(key), Test::Has(x)) => {
             push_is_array(key, b);
             b.push(" AND (custom -> ");
-            b.push_bind(key.clone());
+            push_key(key, b);
             b.push(") ? ");
             b.push_bind(x.clone());
             b.push(", false)");
@@ -124,7 +125,7 @@ fn push_list_test(target: &Target, test: &Test, b: &mut QueryBuilder<Postgres>) 
         (Column::Custom(key), Test::HasAny(xs)) => {
             push_is_array(key, b);
             b.push(" AND (custom -> ");
-            b.push_bind(key.clone());
+            push_key(key, b);
             b.push(") ?| ");
             b.push_bind(xs.clone());
             b.push(", false)");
@@ -133,7 +134,7 @@ fn push_list_test(target: &Target, test: &Test, b: &mut QueryBuilder<Postgres>) 
             b.push("(NOT ");
             push_is_array(key, b);
             b.push(" AND (custom -> ");
-            b.push_bind(key.clone());
+            push_key(key, b);
             b.push(") <> '[]'::jsonb, false))");
         }
         // Typing refuses comparisons and `contains`-as-text on lists.
@@ -146,8 +147,26 @@ fn push_list_test(target: &Target, test: &Test, b: &mut QueryBuilder<Postgres>) 
 /// `COALESCE(jsonb_typeof(custom -> $k) = 'array'` (the caller closes it).
 fn push_is_array(key: &str, b: &mut QueryBuilder<Postgres>) {
     b.push("COALESCE(jsonb_typeof(custom -> ");
-    b.push_bind(key.to_string());
+    push_key(key, b);
     b.push(") = 'array'");
+}
+
+/// A custom field's key: a quoted literal when it is an identifier (`[a-z][a-z0-9_]*`, at most
+/// 64 bytes: nothing in it can end the literal), so the expression is the one an index on the
+/// field is built on (`(custom ->> 'region')`) — a bound key leaves the planner, under a
+/// generic plan, an expression no index matches. Any other key is bound.
+fn push_key(key: &str, b: &mut QueryBuilder<Postgres>) {
+    let bytes = key.as_bytes();
+    let identifier = (1..=64).contains(&bytes.len())
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_');
+    if identifier {
+        b.push("'").push(key).push("'");
+    } else {
+        b.push_bind(key.to_string());
+    }
 }
 
 /// The stored value as text (`name`, `(custom ->> $k)`).
@@ -158,7 +177,7 @@ fn push_raw(target: &Target, b: &mut QueryBuilder<Postgres>) {
         }
         Column::Custom(key) => {
             b.push("(custom ->> ");
-            b.push_bind(key.clone());
+            push_key(key, b);
             b.push(")");
         }
     }
@@ -232,4 +251,9 @@ fn escape_like(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+pub(crate) fn push_key_for_tests(key: &str, b: &mut QueryBuilder<Postgres>) {
+    push_key(key, b)
 }

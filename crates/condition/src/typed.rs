@@ -56,8 +56,9 @@ pub enum Column {
     /// `bigint`; Decimal: `numeric`; Bool: `boolean`; Date: `date`; DateTime: `timestamptz`;
     /// TextList and MultiChoice: `text[]`; Reference: `uuid`.
     Builtin(&'static str),
-    /// A custom field: a key of the table's `custom jsonb` column (always a bound parameter in
-    /// SQL). Stored JSON by kind: Text/Choice/Reference: string (a reference in the canonical
+    /// A custom field: a key of the table's `custom jsonb` column (in SQL a quoted literal when
+    /// it is an identifier, `[a-z][a-z0-9_]*`, which an index on the field can match; bound
+    /// otherwise). Stored JSON by kind: Text/Choice/Reference: string (a reference in the canonical
     /// lower-case hyphenated form); Integer: number; Decimal: string (`"12.50"`); Bool:
     /// `true`/`false`; Date: `"YYYY-MM-DD"`; DateTime: `"YYYY-MM-DDTHH:MM:SS.ffffffZ"` (UTC, always
     /// 6 fraction digits, so text order is time order); MultiChoice/TextList: array of strings.
@@ -1077,7 +1078,7 @@ mod tests {
     }
 
     #[test]
-    fn values_and_custom_keys_are_bound_never_pasted() {
+    fn values_are_bound_never_pasted_and_keys_only_as_identifiers() {
         let c = typed(
             "name = 'x'') OR true --' and custom.region = 'north' and name contains '50%_' \
              and amount > 12.50 and custom.day < '2026-01-01'",
@@ -1086,11 +1087,17 @@ mod tests {
         let mut b: QueryBuilder<Postgres> = QueryBuilder::new("");
         c.push_sql(&mut b);
         let sql = b.sql().as_str().to_string();
-        for pasted in ["OR true", "north", "region", "50", "12", "2026", "day"] {
+        for pasted in ["OR true", "north", "50", "12", "2026"] {
             assert!(!sql.contains(pasted), "{pasted} in {sql}");
         }
+        // The expression an index on the field is built on.
+        assert!(sql.contains("(custom ->> 'region')"), "{sql}");
         assert!(sql.starts_with('(') && sql.ends_with(')'), "{sql}");
-        assert!(sql.contains("$7") && !sql.contains("$8"), "{sql}");
+        assert!(sql.contains("$5") && !sql.contains("$6"), "{sql}");
+        // A key that is not an identifier is bound, whatever it holds.
+        let mut b: QueryBuilder<Postgres> = QueryBuilder::new("");
+        crate::sql::push_key_for_tests("x') OR true --", &mut b);
+        assert_eq!(b.sql().as_str(), "$1");
     }
 
     #[test]

@@ -18,6 +18,9 @@
 //!   purge, each with its event in the outbox and a new declaration to the permission
 //!   service's registry (custom fields are named `custom.<key>` there, in conditions and in
 //!   error paths);
+//! - [`filter`]: the fields a condition (`crm-condition`) may name on an entity's records for a
+//!   caller — built-in and active custom ones, never one the caller's rules hide or mask — and
+//!   `filter=` compiled against them;
 //! - [`grpc`]: `crm.fields.v1.FieldService`, which every owning service serves for its own
 //!   entities, and the gateway routes to by entity.
 //!
@@ -26,6 +29,7 @@
 //! JSONB column keeps a record one row, and a field marked indexed gets an expression index.
 
 pub mod definition;
+pub mod filter;
 pub mod grpc;
 pub mod service;
 pub mod store;

@@ -85,6 +85,8 @@ pub struct Field {
     kind: FieldKind,
     /// Whether field rules may hide or mask it (ids, versions and timestamps they may not).
     governed: bool,
+    /// A choice's values, as stored (what a condition may compare it with).
+    options: &'static [&'static str],
 }
 
 impl Field {
@@ -94,6 +96,17 @@ impl Field {
             name,
             kind,
             governed: true,
+            options: &[],
+        }
+    }
+
+    /// A choice among `options` (their stored values) that field rules apply to.
+    pub const fn choice(name: &'static str, options: &'static [&'static str]) -> Self {
+        Field {
+            name,
+            kind: FieldKind::Choice,
+            governed: true,
+            options,
         }
     }
 
@@ -104,6 +117,7 @@ impl Field {
             name,
             kind,
             governed: false,
+            options: &[],
         }
     }
 
@@ -117,6 +131,11 @@ impl Field {
 
     pub const fn governed(self) -> bool {
         self.governed
+    }
+
+    /// A choice's stored values (empty for other kinds).
+    pub const fn options(self) -> &'static [&'static str] {
+        self.options
     }
 
     /// Whether the caller's rules hide it.

@@ -298,6 +298,11 @@ pub struct ListAccountsParams {
     pub status: Option<LifecycleStatus>,
     /// Case-insensitive substring of name, email or phone.
     pub q: Option<String>,
+    /// A condition (ADR 0017) over built-in and custom fields, e.g.
+    /// `grade in ('A', 'B') and custom.region = 'east' and created_at >= today - 30d`
+    /// (relative dates in your time zone). It narrows what you may see; fields your rules hide
+    /// or mask cannot be used. A bad one answers 400 on `filter` with the position.
+    pub filter: Option<String>,
     /// Default `created_at`.
     #[param(inline)]
     pub sort: Option<SortField>,
@@ -332,6 +337,11 @@ pub struct ListContactsParams {
     pub status: Option<LifecycleStatus>,
     /// Case-insensitive substring of first/last name, email or phone.
     pub q: Option<String>,
+    /// A condition (ADR 0017) over built-in and custom fields, e.g.
+    /// `grade in ('A', 'B') and custom.region = 'east' and created_at >= today - 30d`
+    /// (relative dates in your time zone). It narrows what you may see; fields your rules hide
+    /// or mask cannot be used. A bad one answers 400 on `filter` with the position.
+    pub filter: Option<String>,
     /// Default `created_at`.
     #[param(inline)]
     pub sort: Option<SortField>,
@@ -379,6 +389,8 @@ pub struct ExportAccountsParams {
     #[param(inline)]
     pub status: Option<LifecycleStatus>,
     pub q: Option<String>,
+    /// A condition (ADR 0017), as for lists.
+    pub filter: Option<String>,
     #[param(inline)]
     pub sort: Option<SortField>,
     #[param(inline)]
@@ -399,6 +411,8 @@ pub struct ExportContactsParams {
     #[param(inline)]
     pub status: Option<LifecycleStatus>,
     pub q: Option<String>,
+    /// A condition (ADR 0017), as for lists.
+    pub filter: Option<String>,
     #[param(inline)]
     pub sort: Option<SortField>,
     #[param(inline)]
@@ -559,6 +573,11 @@ pub struct ListFollowUpsParams {
     pub owner_id: Option<Uuid>,
     /// Case-insensitive substring of subject, content or outcome.
     pub q: Option<String>,
+    /// A condition (ADR 0017) over built-in and custom fields, e.g.
+    /// `grade in ('A', 'B') and custom.region = 'east' and created_at >= today - 30d`
+    /// (relative dates in your time zone). It narrows what you may see; fields your rules hide
+    /// or mask cannot be used. A bad one answers 400 on `filter` with the position.
+    pub filter: Option<String>,
     /// Default `created_at`.
     #[param(inline)]
     pub sort: Option<FollowUpSortField>,
@@ -596,6 +615,8 @@ pub struct ExportFollowUpsParams {
     pub owner_id: Option<Uuid>,
     /// Case-insensitive substring of subject, content or outcome.
     pub q: Option<String>,
+    /// A condition (ADR 0017), as for lists.
+    pub filter: Option<String>,
     /// Default `created_at`.
     #[param(inline)]
     pub sort: Option<FollowUpSortField>,

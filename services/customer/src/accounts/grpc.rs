@@ -140,6 +140,7 @@ pub async fn list(
         sort,
         descending: r.descending,
         account_id: "",
+        filter: &r.filter,
     })?;
     let page = accounts
         .list(&access, Action::Read, &query, r.include_total)
@@ -172,6 +173,7 @@ pub async fn export(
         sort,
         descending: r.descending,
         account_id: "",
+        filter: &r.filter,
     })?;
     let accounts = accounts.clone();
     Ok(Response::new(wire::export(

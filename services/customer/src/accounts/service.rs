@@ -174,7 +174,7 @@ impl Accounts {
                 action,
                 q,
                 with_total,
-                async |conn, scope| store::list_accounts(conn, q, scope).await,
+                async |conn, q, scope| store::list_accounts(conn, q, scope).await,
                 |a| SortKey {
                     id: a.id,
                     created_at: a.created_at,

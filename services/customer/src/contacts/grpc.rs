@@ -147,6 +147,7 @@ pub async fn list(
         sort,
         descending: r.descending,
         account_id: &r.account_id,
+        filter: &r.filter,
     })?;
     let page = contacts
         .list(&access, Action::Read, &query, r.include_total)
@@ -179,6 +180,7 @@ pub async fn export(
         sort,
         descending: r.descending,
         account_id: &r.account_id,
+        filter: &r.filter,
     })?;
     let contacts = contacts.clone();
     Ok(Response::new(wire::export(

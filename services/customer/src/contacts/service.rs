@@ -173,7 +173,7 @@ impl Contacts {
                 action,
                 q,
                 with_total,
-                async |conn, scope| store::list_contacts(conn, q, scope).await,
+                async |conn, q, scope| store::list_contacts(conn, q, scope).await,
                 |c| SortKey {
                     id: c.id,
                     created_at: c.created_at,

@@ -104,7 +104,7 @@ pub mod follow_up_fields {
 
     pub const ACCOUNT_ID: Field = Field::new("account_id", FieldKind::Reference);
     pub const CONTACT_ID: Field = Field::new("contact_id", FieldKind::Reference);
-    pub const KIND: Field = Field::new("kind", FieldKind::Choice);
+    pub const KIND: Field = Field::choice("kind", &["call", "meeting", "visit", "note", "email"]);
     pub const SUBJECT: Field = Field::new("subject", FieldKind::Text);
     pub const CONTENT: Field = Field::new("content", FieldKind::Text);
     pub const OUTCOME: Field = Field::new("outcome", FieldKind::Text);

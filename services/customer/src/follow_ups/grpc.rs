@@ -150,29 +150,23 @@ pub async fn delete(
     }))
 }
 
-/// The filters of a list or an export (no tags or statuses: follow-ups have neither).
-fn query(
-    page_size: i32,
-    page_token: &str,
-    account_id: &str,
-    owner_id: &str,
-    text: &str,
-    raw_sort: i32,
-    descending: bool,
-) -> Result<ListQuery, tonic::Status> {
+/// The filters and paging of a list (an export is a list without paging): no tags or
+/// statuses, which follow-ups have neither of.
+fn query(r: &pb::ListFollowUpsRequest) -> Result<ListQuery, tonic::Status> {
     let mut v = Violations::default();
-    let sort = sort(raw_sort, &mut v, &super::store::FOLLOW_UP_TABLE);
+    let sort = sort(r.sort, &mut v, &super::store::FOLLOW_UP_TABLE);
     v.into_result()?;
     Ok(ListQuery::parse(RawListQuery {
-        page_size,
-        page_token,
-        owner_id,
+        page_size: r.page_size,
+        page_token: &r.page_token,
+        owner_id: &r.owner_id,
         tag: "",
         status: None,
-        text,
+        text: &r.query,
         sort,
-        descending,
-        account_id,
+        descending: r.descending,
+        account_id: &r.account_id,
+        filter: &r.filter,
     })?)
 }
 
@@ -182,15 +176,7 @@ pub async fn list(
 ) -> GrpcResult<pb::ListFollowUpsResponse> {
     let access = access(&request)?;
     let r = request.into_inner();
-    let query = query(
-        r.page_size,
-        &r.page_token,
-        &r.account_id,
-        &r.owner_id,
-        &r.query,
-        r.sort,
-        r.descending,
-    )?;
+    let query = query(&r)?;
     let page = follow_ups
         .list(&access, Action::Read, &query, r.include_total)
         .await?;
@@ -208,15 +194,15 @@ pub async fn export(
     let access = access(&request)?;
     access.scope(FollowUp::RESOURCE, Action::Export)?;
     let r = request.into_inner();
-    let query = query(
-        0,
-        "",
-        &r.account_id,
-        &r.owner_id,
-        &r.query,
-        r.sort,
-        r.descending,
-    )?;
+    let query = query(&pb::ListFollowUpsRequest {
+        account_id: r.account_id,
+        owner_id: r.owner_id,
+        query: r.query,
+        sort: r.sort,
+        descending: r.descending,
+        filter: r.filter,
+        ..Default::default()
+    })?;
     let follow_ups = follow_ups.clone();
     Ok(Response::new(wire::export(
         query,

@@ -162,7 +162,7 @@ impl FollowUps {
                 action,
                 q,
                 with_total,
-                async |conn, scope| store::list_follow_ups(conn, q, scope).await,
+                async |conn, q, scope| store::list_follow_ups(conn, q, scope).await,
                 |f| SortKey {
                     id: f.id,
                     created_at: f.created_at,

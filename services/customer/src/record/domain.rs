@@ -65,8 +65,11 @@ pub mod shared_fields {
     pub const EMAIL: Field = Field::new("email", FieldKind::Email);
     pub const PHONE: Field = Field::new("phone", FieldKind::Phone);
     pub const TAGS: Field = Field::new("tags", FieldKind::TextList);
-    pub const LIFECYCLE_STATUS: Field = Field::new("lifecycle_status", FieldKind::Choice);
-    pub const GRADE: Field = Field::new("grade", FieldKind::Choice);
+    pub const LIFECYCLE_STATUS: Field = Field::choice(
+        "lifecycle_status",
+        &["prospect", "active", "inactive", "churned"],
+    );
+    pub const GRADE: Field = Field::choice("grade", &["A", "B", "C", "D"]);
 }
 
 /// The names of the fields whose flag is set (what a new record or a patch writes, for the
@@ -83,4 +86,26 @@ pub fn names(fields: &[(Field, bool)]) -> Vec<String> {
 /// (deactivated fields out of sight). Follow-ups have none.
 pub trait Custom {
     fn custom_mut(&mut self) -> Option<&mut crm_fields::Values>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The options conditions check values against are exactly the stored forms.
+    #[test]
+    fn choice_fields_list_every_stored_value() {
+        let statuses = shared_fields::LIFECYCLE_STATUS.options();
+        assert!(statuses.iter().all(|s| LifecycleStatus::parse(s).is_some()));
+        assert_eq!(statuses.len(), 4);
+        let grades = shared_fields::GRADE.options();
+        assert!(grades.iter().all(|g| Grade::parse(g).is_some()));
+        assert_eq!(grades.len(), 4);
+        let kinds = crate::follow_ups::domain::follow_up_fields::KIND.options();
+        let all: Vec<&str> = crate::follow_ups::domain::FollowUpKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(kinds, all.as_slice());
+    }
 }

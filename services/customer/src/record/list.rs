@@ -16,8 +16,13 @@ pub struct ListQuery {
     pub tag: Option<String>,
     pub status: Option<LifecycleStatus>,
     pub text: Option<String>,
-    /// Contacts only.
+    /// Contacts and follow-ups.
     pub account_id: Option<Uuid>,
+    /// A condition (ADR 0017) as sent; compiled against the record's fields and the caller's
+    /// rules by the use case ([`Self::condition`] once compiled).
+    pub filter: Option<String>,
+    /// The compiled `filter`, set by `Records::list` before any SQL runs.
+    pub condition: Option<crm_condition::Condition>,
 }
 
 /// The raw request fields, before validation.
@@ -31,6 +36,8 @@ pub struct RawListQuery<'a> {
     pub sort: Sort,
     pub descending: bool,
     pub account_id: &'a str,
+    /// Empty: none.
+    pub filter: &'a str,
 }
 
 impl ListQuery {
@@ -44,6 +51,18 @@ impl ListQuery {
             .flatten();
         let tag = v.optional("tag", raw.tag, validation::MAX_TAG);
         let text = v.optional("query", raw.text, validation::MAX_NAME);
+        // Checked against the fields when compiled; only its size here (a cursor carries it).
+        // Not trimmed: error positions count from the text as sent.
+        let filter = match raw.filter.trim() {
+            "" => "",
+            _ => raw.filter,
+        };
+        if filter.len() > crm_condition::MAX_LEN {
+            v.add(
+                "filter",
+                format!("must be at most {} bytes", crm_condition::MAX_LEN),
+            );
+        }
         // A cursor is bound to these values: used with other filters, it is refused.
         let owner = owner_id.map(|u| u.to_string()).unwrap_or_default();
         let account = account_id.map(|u| u.to_string()).unwrap_or_default();
@@ -53,6 +72,7 @@ impl ListQuery {
             raw.status.map(LifecycleStatus::as_str).unwrap_or_default(),
             text.as_deref().unwrap_or_default(),
             account.as_str(),
+            filter,
         ];
         let keyset = Keyset::parse(
             &mut v,
@@ -70,6 +90,8 @@ impl ListQuery {
             status: raw.status,
             text,
             account_id,
+            filter: (!filter.is_empty()).then(|| filter.to_string()),
+            condition: None,
         })
     }
 }
@@ -90,6 +112,7 @@ mod tests {
             sort: Sort::CreatedAt,
             descending: false,
             account_id: "",
+            filter: "",
         }
     }
 
@@ -114,6 +137,10 @@ mod tests {
         let mut other = raw(&token);
         other.tag = "vip";
         let err = ListQuery::parse(other).unwrap_err();
+        assert_eq!(err.violations[0].field, "page_token");
+        let mut filtered = raw(&token);
+        filtered.filter = "grade = 'A'";
+        let err = ListQuery::parse(filtered).unwrap_err();
         assert_eq!(err.violations[0].field, "page_token");
     }
 

@@ -245,20 +245,44 @@ impl Records {
     }
 
     /// A page of the records in the caller's scope for `action` (READ, or EXPORT for exports):
-    /// `rows` selects them (with `q`'s filters and paging), `key` is a row's sort key; the total
-    /// is counted when asked for.
+    /// `rows` selects them (with the filters and paging of the query it is given: `q` with its
+    /// `filter` compiled), `key` is a row's sort key; the total is counted when asked for.
     pub async fn list<R: Record + Custom>(
         &self,
         access: &Access,
         action: Action,
         q: &ListQuery,
         with_total: bool,
-        rows: impl AsyncFnOnce(&mut PgConnection, &Scope) -> Result<Vec<R>>,
+        rows: impl AsyncFnOnce(&mut PgConnection, &ListQuery, &Scope) -> Result<Vec<R>>,
         key: impl Fn(&R) -> SortKey,
     ) -> Result<Page<R>> {
         let scope = access.scope(R::RESOURCE, action)?;
         let mut conn = self.pool.acquire().await?;
-        let mut rows = rows(&mut conn, scope).await?;
+        let compiled;
+        let q = match &q.filter {
+            None => q,
+            Some(text) => {
+                // Typed against the fields as this caller may use them, at the caller's today.
+                let custom = self.schema::<R>(&mut conn).await?;
+                let fields = crm_fields::filter::RecordFields {
+                    table: R::TABLE,
+                    custom: &custom,
+                    scope,
+                };
+                let condition = crm_fields::filter::compile(
+                    text,
+                    &fields,
+                    access.time_zone(),
+                    crm_record::now(),
+                )?;
+                compiled = ListQuery {
+                    condition: Some(condition),
+                    ..q.clone()
+                };
+                &compiled
+            }
+        };
+        let mut rows = rows(&mut conn, q, scope).await?;
         self.view(&mut conn, &mut rows).await?;
         let total = match with_total {
             true => Some(super::store::count(&mut conn, R::TABLE, q, scope).await?),

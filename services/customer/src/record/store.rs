@@ -65,6 +65,10 @@ fn push_filters(b: &mut QueryBuilder<Postgres>, q: &ListQuery, table: &Table) {
     if let Some(text) = &q.text {
         table.push_search(b, text);
     }
+    if let Some(condition) = &q.condition {
+        b.push(" AND ");
+        condition.push_sql(b);
+    }
 }
 
 /// `SELECT <what> FROM <table>` over live rows in `scope` matching the filters of `q`.

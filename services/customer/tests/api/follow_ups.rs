@@ -455,3 +455,49 @@ async fn follow_ups_sort_by_when_they_happened_across_pages() {
     assert_eq!(violated_fields(&err), ["sort"]);
     app.shutdown().await;
 }
+
+/// Follow-ups filter by kind and date with the condition language (a timeline's "visits this
+/// month"), within the caller's scope like any list.
+#[tokio::test]
+async fn follow_ups_filter_by_kind_and_date() {
+    let app = spawn_app().await;
+    let account = app.create_account("Acme").await;
+    create(&app, visit(&account.id)).await;
+    let mut call = visit(&account.id);
+    call.kind = pb::FollowUpKind::Call as i32;
+    call.occurred_at = Some(at("2026-11-02T09:00:00Z"));
+    call.next_follow_up_at = None;
+    create(&app, call).await;
+    let list = |filter: &str| {
+        let mut client = app.client.clone();
+        let filter = filter.to_string();
+        async move {
+            client
+                .list_follow_ups(pb::ListFollowUpsRequest {
+                    account_id: String::new(),
+                    filter,
+                    include_total: true,
+                    ..Default::default()
+                })
+                .await
+        }
+    };
+    let kinds = |page: pb::ListFollowUpsResponse| -> Vec<i32> {
+        page.follow_ups.iter().map(|f| f.kind).collect()
+    };
+    let visits = list("kind = 'visit'").await.unwrap().into_inner();
+    assert_eq!(kinds(visits), [pb::FollowUpKind::Visit as i32]);
+    let november = list("occurred_at between '2026-11-01' and '2026-11-15'")
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(kinds(november), [pb::FollowUpKind::Call as i32]);
+    let planned = list("next_follow_up_at is not empty and kind in ('visit', 'meeting')")
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(planned.total_size, 1);
+    let err = list("kind = 'fax'").await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["filter"]);
+    app.shutdown().await;
+}
