@@ -4,9 +4,12 @@
 //! [`Column::Builtin`] and custom keys that are identifiers (`push_key`: so indexes on them
 //! match); every value, and any other key, is a bound parameter.
 //!
-//! Every primitive test is closed with `COALESCE(…, false)`, so an empty (NULL) value makes it
-//! false rather than unknown, and `NOT`, `AND`, `OR` then behave as two-valued logic, as they do
-//! in [`Condition::matches`].
+//! Under a `NOT`, every primitive test is closed with `COALESCE(…, false)`, so an empty (NULL)
+//! value makes it false rather than unknown, and `NOT`, `AND`, `OR` then behave as two-valued
+//! logic, as they do in [`Condition::matches`]. Outside any `NOT` a comparison is left bare
+//! (`(custom ->> 'region') COLLATE "C" = $1`): built of `AND` and `OR` alone, an expression is
+//! TRUE for exactly the rows where it would be TRUE with the `COALESCE`s (a NULL there is not
+//! TRUE either way), and a bare comparison is one an index can answer.
 
 use sqlx::{Postgres, QueryBuilder};
 
@@ -20,11 +23,12 @@ impl Condition {
     /// `custom`).
     pub fn push_sql(&self, b: &mut QueryBuilder<Postgres>) {
         b.push("(");
-        self.push_node(&self.root, b);
+        self.push_node(&self.root, true, b);
         b.push(")");
     }
 
-    fn push_node(&self, node: &Node, b: &mut QueryBuilder<Postgres>) {
+    /// `positive`: no `NOT` above `node` (see the module docs).
+    fn push_node(&self, node: &Node, positive: bool, b: &mut QueryBuilder<Postgres>) {
         match node {
             Node::And(parts) | Node::Or(parts) => {
                 let join = if matches!(node, Node::And(_)) {
@@ -37,13 +41,13 @@ impl Condition {
                     if i > 0 {
                         b.push(join);
                     }
-                    self.push_node(part, b);
+                    self.push_node(part, positive, b);
                 }
                 b.push(")");
             }
             Node::Not(inner) => {
                 b.push("(NOT ");
-                self.push_node(inner, b);
+                self.push_node(inner, false, b);
                 b.push(")");
             }
             Node::Test { target, test } => {
@@ -51,17 +55,17 @@ impl Condition {
                 if target.is_list() {
                     push_list_test(target, test, b);
                 } else {
-                    push_scalar_test(target, test, b);
+                    push_scalar_test(target, test, positive, b);
                 }
             }
         }
     }
 }
 
-fn push_scalar_test(target: &Target, test: &Test, b: &mut QueryBuilder<Postgres>) {
+fn push_scalar_test(target: &Target, test: &Test, positive: bool, b: &mut QueryBuilder<Postgres>) {
     match test {
         Test::Compare(op, operand) => {
-            b.push("COALESCE(");
+            b.push(if positive { "(" } else { "COALESCE(" });
             push_value(target, operand, b);
             b.push(match op {
                 CompareOp::Eq => " = ",
@@ -72,7 +76,7 @@ fn push_scalar_test(target: &Target, test: &Test, b: &mut QueryBuilder<Postgres>
                 CompareOp::Ge => " >= ",
             });
             push_operand(operand, b);
-            b.push(", false)");
+            b.push(if positive { ")" } else { ", false)" });
         }
         Test::Contains(needle) => {
             // `lower` under the "C" collation folds ASCII letters only, whatever the database's

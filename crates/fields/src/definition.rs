@@ -127,6 +127,14 @@ impl FieldType {
         }
     }
 
+    /// Whether values compare as numbers (and are indexed as `numeric`).
+    pub fn is_numeric(self) -> bool {
+        matches!(
+            self,
+            FieldType::Integer | FieldType::Decimal | FieldType::Currency
+        )
+    }
+
     fn has_options(self) -> bool {
         matches!(self, FieldType::Select | FieldType::MultiSelect)
     }
@@ -136,10 +144,7 @@ impl FieldType {
     }
 
     fn has_range(self) -> bool {
-        matches!(
-            self,
-            FieldType::Integer | FieldType::Decimal | FieldType::Currency
-        )
+        self.is_numeric()
     }
 
     /// Whether a value can be unique (one value per record: not lists, booleans or long text).

@@ -21,16 +21,20 @@
 //! - [`filter`]: the fields a condition (`crm-condition`) may name on an entity's records for a
 //!   caller — built-in and active custom ones, never one the caller's rules hide or mask — and
 //!   `filter=` compiled against them;
+//! - [`index`]: the indexes of fields marked `indexed`, built and dropped online
+//!   (`CREATE INDEX CONCURRENTLY`) by the service itself, one replica at a time;
 //! - [`grpc`]: `crm.fields.v1.FieldService`, which every owning service serves for its own
 //!   entities, and the gateway routes to by entity.
 //!
 //! Why JSONB and not a column per field: a column means DDL on a live table for every field an
 //! administrator adds; an entity-attribute-value table makes every list a join per field. One
-//! JSONB column keeps a record one row, and a field marked indexed gets an expression index.
+//! JSONB column keeps a record one row, and a field marked indexed gets an expression index
+//! ([`index`]).
 
 pub mod definition;
 pub mod filter;
 pub mod grpc;
+pub mod index;
 pub mod service;
 pub mod store;
 pub mod values;

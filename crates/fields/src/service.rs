@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 use sqlx::{PgConnection, PgPool};
 
 use crate::definition::{Definition, DefinitionPatch, MAX_FIELDS, NewDefinition};
+use crate::index::Indexer;
 use crate::values::Schema;
 use crate::{Result, store};
 
@@ -47,6 +48,8 @@ pub struct CustomFields {
     entities: &'static [Entity],
     /// The service's declaration of its built-in fields, which custom fields are added to.
     base: Declaration,
+    /// Builds and drops the indexes of `indexed` fields ([`crate::index`]).
+    indexer: Indexer,
 }
 
 impl CustomFields {
@@ -58,12 +61,19 @@ impl CustomFields {
         base: Declaration,
     ) -> Self {
         Self {
+            indexer: Indexer::new(pool.clone(), entities),
             pool,
             outbox,
             service,
             entities,
             base,
         }
+    }
+
+    /// The index builder of these fields, for the service's background tasks
+    /// ([`Indexer::run`]).
+    pub fn indexer(&self) -> &Indexer {
+        &self.indexer
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -155,6 +165,7 @@ impl CustomFields {
         self.declare(&mut tx).await?;
         tx.commit().await?;
         self.outbox.notify_committed();
+        self.indexer.wake();
         Ok(definition)
     }
 
@@ -200,6 +211,7 @@ impl CustomFields {
         self.declare(&mut tx).await?;
         tx.commit().await?;
         self.outbox.notify_committed();
+        self.indexer.wake();
         Ok(next)
     }
 
@@ -270,6 +282,7 @@ impl CustomFields {
         self.declare(&mut tx).await?;
         tx.commit().await?;
         self.outbox.notify_committed();
+        self.indexer.wake();
         Ok(current.version + 1)
     }
 
@@ -351,14 +364,14 @@ pub async fn check_unique(
     conn: &mut PgConnection,
     table: &Table,
     record: uuid::Uuid,
-    unique: &[(String, Value)],
+    unique: &[crate::values::Claim],
 ) -> Result<()> {
     let mut violations = Vec::new();
-    for (key, value) in unique {
-        store::lock_value(conn, table.name, key, value).await?;
-        if store::value_taken(conn, table.name, key, value, record).await? {
+    for claim in unique {
+        store::lock_value(conn, table.name, &claim.key, &claim.value).await?;
+        if store::value_taken(conn, table.name, claim, record).await? {
             violations.push(FieldViolation::new(
-                crate::definition::name(key),
+                crate::definition::name(&claim.key),
                 "another record already has this value",
             ));
         }

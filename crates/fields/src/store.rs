@@ -172,22 +172,30 @@ pub async fn purge_batch(
         .rows_affected())
 }
 
-/// Whether a live record of `table` other than `except` holds `value` under `key`. The caller
-/// holds [`lock_value`] for it, so two writers of one value cannot both see "free".
+/// Whether a live record of `table` other than `except` holds the claimed value. The caller
+/// holds [`lock_value`] for it, so two writers of one value cannot both see "free". Compared
+/// through the field's index expression (`crate::index`), so the check is an index probe.
 pub async fn value_taken(
     conn: &mut PgConnection,
     table: &str,
-    key: &str,
-    value: &serde_json::Value,
+    claim: &crate::values::Claim,
     except: uuid::Uuid,
 ) -> Result<bool> {
+    if !crate::definition::is_valid_key(&claim.key) {
+        return Err(crate::Error::Corrupt(format!("key {:?}", claim.key)));
+    }
+    let expression = crate::index::expression(&claim.key, claim.numeric);
+    let text = match &claim.value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let operand = if claim.numeric { "$1::numeric" } else { "$1" };
     let sql = format!(
         "SELECT EXISTS (SELECT 1 FROM {table}
-                         WHERE deleted_at IS NULL AND custom -> $1 = $2 AND id <> $3)"
+                         WHERE deleted_at IS NULL AND {expression} = {operand} AND id <> $2)"
     );
     Ok(sqlx::query_scalar(AssertSqlSafe(sql))
-        .bind(key)
-        .bind(value)
+        .bind(text)
         .bind(except)
         .fetch_one(conn)
         .await?)

@@ -90,8 +90,17 @@ pub struct Written {
     pub set: Vec<String>,
     /// Lookups to check exist and are readable: (path, target resource, id).
     pub lookups: Vec<(String, String, Uuid)>,
-    /// Values of unique fields written: (key, value), to check no other record holds them.
-    pub unique: Vec<(String, Value)>,
+    /// Values of unique fields written, to check no other record holds them.
+    pub unique: Vec<Claim>,
+}
+
+/// A unique field's value a write claims.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    pub key: String,
+    pub value: Value,
+    /// Compared as a number (integers, decimals, amounts), as its index holds it.
+    pub numeric: bool,
 }
 
 /// The custom fields of one entity, active or not.
@@ -180,7 +189,11 @@ impl Schema {
                         written.lookups.push((path.clone(), target.clone(), id));
                     }
                     if d.unique && current.get(key) != Some(&value) {
-                        written.unique.push((key.clone(), value.clone()));
+                        written.unique.push(Claim {
+                            key: key.clone(),
+                            value: value.clone(),
+                            numeric: d.field_type.is_numeric(),
+                        });
                     }
                     written.values.0.insert(key.clone(), value);
                 }
@@ -491,7 +504,14 @@ mod tests {
             w.lookups,
             [("custom.partner".into(), "account".into(), partner)]
         );
-        assert_eq!(w.unique, [("tax_no".into(), json!("91110000MA01ABCD2X"))]);
+        assert_eq!(
+            w.unique,
+            [Claim {
+                key: "tax_no".into(),
+                value: json!("91110000MA01ABCD2X"),
+                numeric: false
+            }]
+        );
         assert!(w.set.contains(&"custom.region".to_string()));
     }
 

@@ -128,6 +128,7 @@ impl Application {
                 follow_ups::FollowUps::new(records.clone()),
             )))
             .add_service(crm_fields::grpc::FieldApi::new(records.fields().clone()).server());
+        let indexer = records.fields().indexer().clone();
         let start_tasks = move |tasks_stop: CancellationToken| -> Vec<Task> {
             // Durable jobs (crm-jobs): the purge of deleted custom fields' values.
             let worker = crm_jobs::Worker::new(
@@ -136,7 +137,11 @@ impl Application {
                 crm_jobs::WorkerOptions::default(),
             )
             .handle(crm_fields::service::PURGE_JOB, crm_fields::Purge);
-            let mut tasks: Vec<Task> = vec![Box::pin(worker.run(tasks_stop.clone()))];
+            let mut tasks: Vec<Task> = vec![
+                Box::pin(worker.run(tasks_stop.clone())),
+                // Indexes of custom fields marked `indexed`, built online (crm_fields::index).
+                Box::pin(indexer.run(tasks_stop.clone())),
+            ];
             match Relay::new(pool, &settings.kafka, outbox, RelayConfig::default()) {
                 Ok(relay) => tasks.push(Box::pin(relay.run(tasks_stop))),
                 Err(err) => {

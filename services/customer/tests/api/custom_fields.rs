@@ -223,6 +223,22 @@ async fn values_are_checked_normalised_patched_and_published() {
     .unwrap();
     assert_eq!(created["budget"], json!("1200.50"));
 
+    // The unique (so indexed) field gets its index from the service itself, online.
+    crm_testkit::eventually(
+        "cf_accounts_tax_no is built",
+        std::time::Duration::from_secs(30),
+        || async {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                                 WHERE c.relname = 'cf_accounts_tax_no' AND i.indisvalid)",
+            )
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+        },
+    )
+    .await;
+
     // The registry learns of the fields as `custom.<key>`, with kinds rules can go by.
     let declared: Value = sqlx::query_scalar(
         "SELECT data FROM event_outbox WHERE event_type = 'customer.resources.declared'
