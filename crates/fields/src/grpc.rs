@@ -7,16 +7,21 @@ use crm_proto::fields::field_service_server::{FieldService, FieldServiceServer};
 use tonic::{Request, Response, Status};
 
 use crate::definition::{Choice, Definition, DefinitionPatch, Labels, NewDefinition, Rules};
+use crate::rules::{RuleInput, ValidationRule, ValidationRules};
 use crate::service::CustomFields;
 
-/// `FieldService` over one service's custom fields.
+/// `FieldService` over one service's custom fields and validation rules.
 pub struct FieldApi {
     fields: CustomFields,
+    rules: ValidationRules,
 }
 
 impl FieldApi {
     pub fn new(fields: CustomFields) -> Self {
-        Self { fields }
+        Self {
+            rules: ValidationRules::new(fields.clone()),
+            fields,
+        }
     }
 
     pub fn server(self) -> FieldServiceServer<Self> {
@@ -133,6 +138,102 @@ impl FieldService for FieldApi {
             .delete(&access, &r.entity, &r.key, expected, r.purge)
             .await?;
         Ok(Response::new(pb::DeleteFieldResponse { version }))
+    }
+
+    async fn list_validation_rules(
+        &self,
+        request: Request<pb::ListValidationRulesRequest>,
+    ) -> GrpcResult<pb::ListValidationRulesResponse> {
+        let access = access(&request)?;
+        let r = request.into_inner();
+        let rules = self.rules.list(&access, &r.entity).await?;
+        Ok(Response::new(pb::ListValidationRulesResponse {
+            rules: rules.into_iter().map(rule_pb).collect(),
+        }))
+    }
+
+    async fn create_validation_rule(
+        &self,
+        request: Request<pb::CreateValidationRuleRequest>,
+    ) -> GrpcResult<pb::ValidationRule> {
+        let access = access(&request)?;
+        let r = request.into_inner();
+        let rule = self
+            .rules
+            .create(
+                &access,
+                &r.entity,
+                RuleInput {
+                    key: r.key,
+                    condition: Some(r.condition),
+                    message: Some(labels(r.message)),
+                    field: Some((!r.field.is_empty()).then_some(r.field)),
+                    active: Some(!r.inactive),
+                },
+            )
+            .await?;
+        Ok(Response::new(rule_pb(rule)))
+    }
+
+    async fn update_validation_rule(
+        &self,
+        request: Request<pb::UpdateValidationRuleRequest>,
+    ) -> GrpcResult<pb::ValidationRule> {
+        let access = access(&request)?;
+        let r = request.into_inner();
+        if r.expected_version < 1 {
+            let mut v = Violations::default();
+            v.add("expected_version", "must be the version you read (≥ 1)");
+            v.into_result()?;
+        }
+        let rule = self
+            .rules
+            .update(
+                &access,
+                &r.entity,
+                r.expected_version,
+                RuleInput {
+                    key: r.key,
+                    condition: r.condition,
+                    message: r.message.map(|m| labels(Some(m))),
+                    field: r.field.map(|f| (!f.is_empty()).then_some(f)),
+                    active: r.active,
+                },
+            )
+            .await?;
+        Ok(Response::new(rule_pb(rule)))
+    }
+
+    async fn delete_validation_rule(
+        &self,
+        request: Request<pb::DeleteValidationRuleRequest>,
+    ) -> GrpcResult<pb::DeleteValidationRuleResponse> {
+        let access = access(&request)?;
+        let r = request.into_inner();
+        let expected = (r.expected_version > 0).then_some(r.expected_version);
+        self.rules
+            .delete(&access, &r.entity, &r.key, expected)
+            .await?;
+        Ok(Response::new(pb::DeleteValidationRuleResponse {}))
+    }
+}
+
+/// A rule on the wire.
+pub fn rule_pb(r: ValidationRule) -> pb::ValidationRule {
+    pb::ValidationRule {
+        id: r.id.to_string(),
+        entity: r.entity,
+        key: r.key,
+        condition: r.condition,
+        message: Some(pb::Labels {
+            zh: r.message.zh,
+            en: r.message.en,
+        }),
+        field: r.field.unwrap_or_default(),
+        active: r.active,
+        version: r.version,
+        created_at: Some(timestamp(r.created_at)),
+        updated_at: Some(timestamp(r.updated_at)),
     }
 }
 

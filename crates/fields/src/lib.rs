@@ -12,7 +12,8 @@
 //! - [`values`]: a record's values ([`Values`]), checked and normalised on every write against
 //!   the entity's definitions ([`Schema`]), one violation per field at `custom.<key>`; field
 //!   rules (hide, mask) applied exactly as to built-in fields; changes for events and the audit;
-//! - [`store`]: the `custom_fields` table ([`MIGRATOR`], versions 201–299) and the checks a
+//! - [`store`]: the `custom_fields` and `validation_rules` tables ([`MIGRATOR`], versions
+//!   201–299) and the checks a
 //!   write needs against the record table (unique values under a lock, who holds a value);
 //! - [`service`]: the use cases ([`CustomFields`]): define, change, (de)activate, delete or
 //!   purge, each with its event in the outbox and a new declaration to the permission
@@ -23,6 +24,8 @@
 //!   `filter=` compiled against them;
 //! - [`index`]: the indexes of fields marked `indexed`, built and dropped online
 //!   (`CREATE INDEX CONCURRENTLY`) by the service itself, one replica at a time;
+//! - [`rules`]: validation rules across fields, in the condition language, with messages in
+//!   Chinese and English, enforced on every write ([`rules::ValidationRules`]);
 //! - [`grpc`]: `crm.fields.v1.FieldService`, which every owning service serves for its own
 //!   entities, and the gateway routes to by entity.
 //!
@@ -35,6 +38,7 @@ pub mod definition;
 pub mod filter;
 pub mod grpc;
 pub mod index;
+pub mod rules;
 pub mod service;
 pub mod store;
 pub mod values;

@@ -80,6 +80,15 @@ impl CustomFields {
         &self.pool
     }
 
+    pub(crate) fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// The owning service's name (the first segment of its event types).
+    pub(crate) fn service(&self) -> &'static str {
+        self.service
+    }
+
     /// The entity named `name`, if it has custom fields here (else NOT_FOUND).
     pub fn entity(&self, name: &str) -> Result<Entity> {
         self.entities

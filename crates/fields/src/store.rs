@@ -217,3 +217,80 @@ pub async fn lock_value(
         .await?;
     Ok(())
 }
+
+#[derive(sqlx::FromRow)]
+struct RuleRow {
+    rule: serde_json::Value,
+}
+
+fn decode_rule(row: RuleRow) -> Result<crate::rules::ValidationRule> {
+    serde_json::from_value(row.rule).map_err(|e| crate::Error::Corrupt(e.to_string()))
+}
+
+fn encode_rule(rule: &crate::rules::ValidationRule) -> Result<serde_json::Value> {
+    serde_json::to_value(rule).map_err(|e| crate::Error::Corrupt(e.to_string()))
+}
+
+/// Every validation rule of `entity`, in key order.
+pub async fn rules(
+    conn: &mut PgConnection,
+    entity: &str,
+) -> Result<Vec<crate::rules::ValidationRule>> {
+    let rows: Vec<RuleRow> =
+        sqlx::query_as("SELECT rule FROM validation_rules WHERE entity = $1 ORDER BY key")
+            .bind(entity)
+            .fetch_all(conn)
+            .await?;
+    rows.into_iter().map(decode_rule).collect()
+}
+
+/// One rule, locked for a change when `lock`.
+pub async fn rule(
+    conn: &mut PgConnection,
+    entity: &str,
+    key: &str,
+    lock: bool,
+) -> Result<Option<crate::rules::ValidationRule>> {
+    let sql = format!(
+        "SELECT rule FROM validation_rules WHERE entity = $1 AND key = $2{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    let row: Option<RuleRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(entity)
+        .bind(key)
+        .fetch_optional(conn)
+        .await?;
+    row.map(decode_rule).transpose()
+}
+
+pub async fn insert_rule(conn: &mut PgConnection, r: &crate::rules::ValidationRule) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO validation_rules (id, entity, key, rule, version) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(r.id)
+    .bind(&r.entity)
+    .bind(&r.key)
+    .bind(encode_rule(r)?)
+    .bind(r.version)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn update_rule(conn: &mut PgConnection, r: &crate::rules::ValidationRule) -> Result<()> {
+    sqlx::query("UPDATE validation_rules SET rule = $2, version = $3 WHERE id = $1")
+        .bind(r.id)
+        .bind(encode_rule(r)?)
+        .bind(r.version)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_rule(conn: &mut PgConnection, id: uuid::Uuid) -> Result<()> {
+    sqlx::query("DELETE FROM validation_rules WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -407,3 +407,120 @@ async fn the_data_model_is_the_customization_grants_and_field_rules_govern_custo
     problem(refused, 403).await;
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn validation_rules_are_defined_and_enforced_through_the_api() {
+    let app = spawn_app().await;
+    ok_json(
+        define(
+            &app,
+            json!({"key": "close_date", "type": "date", "label": {"zh": "结束日期", "en": "Close date"}}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let rules = "/api/v1/admin/validation-rules/account";
+    let bad = call(&app, &app.token, Method::POST, rules)
+        .json(&json!({"key": "broken", "condition": "custom.close_date >",
+                      "message": {"en": "x"}}))
+        .send()
+        .await
+        .unwrap();
+    let bad = problem(bad, 400).await;
+    assert_eq!(paths(&bad), ["condition"]);
+    let made = call(&app, &app.token, Method::POST, rules)
+        .json(&json!({"key": "close_date_when_active",
+                      "condition": "lifecycle_status = 'active' and custom.close_date is empty",
+                      "message": {"zh": "合作中的客户必须填写结束日期",
+                                  "en": "Close date is required when the account is active"},
+                      "field": "custom.close_date"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        made.headers()[header::LOCATION],
+        "/api/v1/admin/validation-rules/account/close_date_when_active"
+    );
+    ok_json(made, 201).await;
+
+    let refused = problem(
+        create_account(
+            &app,
+            &app.token,
+            json!({"name": "Active", "lifecycle_status": "active"}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert_eq!(paths(&refused), ["custom.close_date"]);
+    let message = refused["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("结束日期") || message.contains("Close date"),
+        "{message}"
+    );
+    ok_json(
+        create_account(
+            &app,
+            &app.token,
+            json!({"name": "Active", "lifecycle_status": "active",
+                   "custom": {"close_date": "2027-06-30"}}),
+        )
+        .await,
+        201,
+    )
+    .await;
+
+    // Switched off with If-Match, it no longer holds.
+    let off = call(
+        &app,
+        &app.token,
+        Method::PATCH,
+        &format!("{rules}/close_date_when_active"),
+    )
+    .header(header::IF_MATCH, "\"1\"")
+    .json(&json!({"active": false}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(etag(&off), "\"2\"");
+    ok_json(
+        create_account(
+            &app,
+            &app.token,
+            json!({"name": "Active again", "lifecycle_status": "active"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+
+    // Only the data model's administrators see and change rules.
+    let rep = app.org.user("rep", &["sales_rep"], None, None).await;
+    let listed = call(&app, &token_for(&rep.to_string()), Method::GET, rules)
+        .send()
+        .await
+        .unwrap();
+    problem(listed, 403).await;
+    let gone = call(
+        &app,
+        &app.token,
+        Method::DELETE,
+        &format!("{rules}/close_date_when_active"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(gone.status(), 204);
+    let listed = ok_json(
+        call(&app, &app.token, Method::GET, rules)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(listed["rules"], json!([]));
+    app.shutdown().await;
+}

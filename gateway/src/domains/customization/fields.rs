@@ -256,15 +256,17 @@ pub struct CustomFieldPatch {
     pub active: Option<bool>,
 }
 
+/// `{entity}` of a path.
 #[derive(Debug, Deserialize)]
 pub struct EntityPath {
-    entity: String,
+    pub entity: String,
 }
 
+/// `{entity}/{key}` of a path.
 #[derive(Debug, Deserialize)]
 pub struct FieldPath {
-    entity: String,
-    key: String,
+    pub entity: String,
+    pub key: String,
 }
 
 /// `DELETE` options.

@@ -2,9 +2,11 @@
 //! next (issue 11). Each owning service serves its own entities' configuration; reading it
 //! needs READ on the entity (clients draw forms from it), changing it the `customization` grant.
 //!
-//! - [`fields`]: custom field definitions, routed by entity ([`crate::upstream::fields`]).
+//! - [`fields`]: custom field definitions, routed by entity ([`crate::upstream::fields`]);
+//! - [`validation_rules`]: rules across fields in the condition language.
 
 pub mod fields;
+pub mod validation_rules;
 
 use axum::extract::FromRef;
 use crm_access::{Action as A, Resource};
@@ -42,4 +44,13 @@ where
         .routes(s.permit(C, A::Create, &[], s.idempotent(routes!(fields::create))))
         .routes(s.permit(C, A::Update, &[], routes!(fields::update)))
         .routes(s.permit(C, A::Delete, &[], routes!(fields::delete)))
+        .routes(s.permit(C, A::Read, &[], routes!(validation_rules::list)))
+        .routes(s.permit(
+            C,
+            A::Create,
+            &[],
+            s.idempotent(routes!(validation_rules::create)),
+        ))
+        .routes(s.permit(C, A::Update, &[], routes!(validation_rules::update)))
+        .routes(s.permit(C, A::Delete, &[], routes!(validation_rules::delete)))
 }

@@ -79,6 +79,9 @@ impl Accounts {
             created_at: now,
             updated_at: now,
         };
+        self.records
+            .enforce_rules(&mut tx, access, &account)
+            .await?;
         store::insert_account(&mut tx, &account).await?;
         self.records.write(&mut tx, access, &account, None).await?;
         tx.commit().await?;

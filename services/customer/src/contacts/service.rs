@@ -87,6 +87,9 @@ impl Contacts {
             updated_at: now,
         };
         accounts::service::require_readable(&mut tx, access, contact.account_id).await?;
+        self.records
+            .enforce_rules(&mut tx, access, &contact)
+            .await?;
         store::insert_contact(&mut tx, &contact).await?;
         self.records.write(&mut tx, access, &contact, None).await?;
         tx.commit().await?;

@@ -60,6 +60,25 @@ impl Records {
         &self.fields
     }
 
+    /// Refuses a write of `record` that an active validation rule of `R` forbids (records
+    /// without custom fields have no rules), in the write's transaction.
+    pub async fn enforce_rules<R: Record>(
+        &self,
+        tx: &mut PgConnection,
+        access: &Access,
+        record: &R,
+    ) -> Result<()> {
+        let Ok(entity) = self.fields.entity(R::RESOURCE.as_str()) else {
+            return Ok(());
+        };
+        let custom = self.schema::<R>(tx).await?;
+        let json = serde_json::to_value(record).map_err(crm_events::EventError::Encode)?;
+        crm_fields::rules::ValidationRules::new(self.fields.clone())
+            .enforce(tx, access, entity, &custom, &json)
+            .await?;
+        Ok(())
+    }
+
     /// The custom fields of `R`, as the write in `tx` is checked against.
     pub async fn schema<R: Record>(&self, tx: &mut PgConnection) -> Result<Schema> {
         Ok(self.fields.schema(tx, R::RESOURCE).await?)
@@ -225,6 +244,9 @@ impl Records {
         let before = record.place();
         let changes = change(&mut tx, &mut record).await?;
         authorize_move::<R>(access, before, record.place())?;
+        if !changes.is_empty() {
+            self.enforce_rules(&mut tx, access, &record).await?;
+        }
         if changes.is_empty() {
             self.view(&mut tx, std::slice::from_mut(&mut record))
                 .await?;

@@ -779,3 +779,190 @@ async fn lists_filter_on_built_in_and_custom_fields_within_the_scope() {
     assert_eq!(exported, ["A east", "B west", "D theirs"]);
     app.shutdown().await;
 }
+
+fn rule_request(key: &str, condition: &str, field: &str) -> fpb::CreateValidationRuleRequest {
+    fpb::CreateValidationRuleRequest {
+        entity: "account".into(),
+        key: key.into(),
+        condition: condition.into(),
+        message: labels(
+            "合作中的客户必须填写结束日期",
+            "Close date is required when the account is active",
+        ),
+        field: field.into(),
+        inactive: false,
+    }
+}
+
+#[tokio::test]
+async fn validation_rules_refuse_writes_across_fields() {
+    let app = spawn_app().await;
+    define(
+        &app,
+        "account",
+        fpb::Field {
+            key: "close_date".into(),
+            r#type: "date".into(),
+            label: labels("结束日期", "Close date"),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let rule = app
+        .fields
+        .clone()
+        .create_validation_rule(as_caller(
+            &admin(),
+            rule_request(
+                "close_date_when_active",
+                "lifecycle_status = 'active' and custom.close_date is empty",
+                "custom.close_date",
+            ),
+        ))
+        .await
+        .expect("define the rule")
+        .into_inner();
+    assert_eq!(rule.version, 1);
+
+    // Bad rules: a condition that does not type (with its position), an unknown field, a key
+    // taken, and no customization grant.
+    let bad = |condition: &str, field: &str| {
+        let mut fields = app.fields.clone();
+        let request = rule_request("other", condition, field);
+        async move {
+            fields
+                .create_validation_rule(as_caller(&admin(), request))
+                .await
+        }
+    };
+    let err = bad("custom.close_date > 'soon'", "").await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["condition"]);
+    let message = crm_errors::ApiError::from_status(&err).violations[0]
+        .message
+        .clone();
+    assert!(message.contains("position 20"), "{message}");
+    let err = bad("grade = 'A'", "custom.nope").await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["field"]);
+    let mut taken = app.fields.clone();
+    let err = taken
+        .create_validation_rule(as_caller(
+            &admin(),
+            rule_request("close_date_when_active", "grade = 'A'", ""),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    let err = app
+        .fields
+        .clone()
+        .create_validation_rule(as_caller(&system(), rule_request("x", "grade = 'A'", "")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+
+    // A create that breaks the rule is refused at the rule's field with its message.
+    let mut active = account_request("Active without a date");
+    active.lifecycle_status = pb::LifecycleStatus::Active as i32;
+    let before = app.count("accounts").await;
+    let err = app
+        .client
+        .clone()
+        .create_account(active.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["custom.close_date"]);
+    let message = crm_errors::ApiError::from_status(&err).violations[0]
+        .message
+        .clone();
+    assert!(
+        message == "合作中的客户必须填写结束日期"
+            || message == "Close date is required when the account is active",
+        "{message}"
+    );
+    assert_eq!(app.count("accounts").await, before, "nothing written");
+    active.custom_json = json!({"close_date": "2027-06-30"}).to_string();
+    app.client
+        .clone()
+        .create_account(active)
+        .await
+        .expect("with the date");
+
+    // An update that would break it is refused too; one that keeps it goes through.
+    let prospect = app.create_account("Prospect").await;
+    let err = app
+        .client
+        .clone()
+        .update_account(pb::UpdateAccountRequest {
+            id: prospect.id.clone(),
+            expected_version: prospect.version,
+            lifecycle_status: Some(pb::LifecycleStatus::Active as i32),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["custom.close_date"]);
+    app.client
+        .clone()
+        .update_account(pb::UpdateAccountRequest {
+            id: prospect.id.clone(),
+            expected_version: prospect.version,
+            lifecycle_status: Some(pb::LifecycleStatus::Active as i32),
+            custom_json: json!({"close_date": "2027-01-31"}).to_string(),
+            ..Default::default()
+        })
+        .await
+        .expect("active with a close date");
+
+    // Deactivated, the rule no longer holds; the change is audited as an event.
+    app.fields
+        .clone()
+        .update_validation_rule(as_caller(
+            &admin(),
+            fpb::UpdateValidationRuleRequest {
+                entity: "account".into(),
+                key: "close_date_when_active".into(),
+                expected_version: 1,
+                active: Some(false),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let mut active = account_request("Active, rule off");
+    active.lifecycle_status = pb::LifecycleStatus::Active as i32;
+    app.client
+        .clone()
+        .create_account(active)
+        .await
+        .expect("no rule");
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT event_type FROM event_outbox WHERE event_type LIKE 'customer.validation_rule.%'
+          ORDER BY occurred_at, id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        events,
+        [
+            "customer.validation_rule.defined",
+            "customer.validation_rule.changed"
+        ]
+    );
+    let listed = app
+        .fields
+        .clone()
+        .list_validation_rules(as_caller(
+            &admin(),
+            fpb::ListValidationRulesRequest {
+                entity: "account".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.rules.len(), 1);
+    assert!(!listed.rules[0].active);
+    app.shutdown().await;
+}
