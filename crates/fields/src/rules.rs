@@ -15,9 +15,8 @@ use crm_access::{Access, Action, Locale, Scope};
 use crm_condition::Condition;
 use crm_errors::validation::Violations;
 use crm_errors::{ApiError, Code, FieldViolation};
-use crm_events::outbox::NewEvent;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -205,7 +204,15 @@ impl ValidationRules {
             .into());
         }
         store::insert_rule(&mut tx, &rule).await?;
-        self.rule_event(&mut tx, access, "defined", &rule, None)
+        self.fields
+            .config_event(
+                &mut tx,
+                access,
+                ("validation_rule", "defined"),
+                rule.id,
+                &rule,
+                Map::new(),
+            )
             .await?;
         tx.commit().await?;
         self.committed();
@@ -247,22 +254,19 @@ impl ValidationRules {
         if next == current {
             return Ok(current);
         }
-        let mut changes = Map::new();
-        let (Value::Object(before), Value::Object(after)) = (
-            serde_json::to_value(&current).unwrap_or_default(),
-            serde_json::to_value(&next).unwrap_or_default(),
-        ) else {
-            return Err(crate::Error::Corrupt("a rule is an object".into()));
-        };
-        for (k, new) in &after {
-            if before.get(k) != Some(new) {
-                changes.insert(k.clone(), json!({"old": before.get(k), "new": new}));
-            }
-        }
+        let changes = crate::service::diff(&current, &next);
         next.version = current.version + 1;
         next.updated_at = crm_record::now();
         store::update_rule(&mut tx, &next).await?;
-        self.rule_event(&mut tx, access, "changed", &next, Some(changes))
+        self.fields
+            .config_event(
+                &mut tx,
+                access,
+                ("validation_rule", "changed"),
+                next.id,
+                &next,
+                Map::from_iter([("changes".to_string(), Value::Object(changes))]),
+            )
             .await?;
         tx.commit().await?;
         self.committed();
@@ -287,7 +291,15 @@ impl ValidationRules {
             ApiError::check_version(expected, current.version)?;
         }
         store::delete_rule(&mut tx, current.id).await?;
-        self.rule_event(&mut tx, access, "deleted", &current, None)
+        self.fields
+            .config_event(
+                &mut tx,
+                access,
+                ("validation_rule", "deleted"),
+                current.id,
+                &current,
+                Map::new(),
+            )
             .await?;
         tx.commit().await?;
         self.committed();
@@ -341,37 +353,6 @@ impl ValidationRules {
         } else {
             Err(ApiError::invalid(violations).into())
         }
-    }
-
-    async fn rule_event(
-        &self,
-        tx: &mut PgConnection,
-        access: &Access,
-        verb: &str,
-        rule: &ValidationRule,
-        changes: Option<Map<String, Value>>,
-    ) -> Result<()> {
-        let mut data = Map::new();
-        data.insert("actor".into(), access.actor());
-        data.insert(
-            "validation_rule".into(),
-            serde_json::to_value(rule).map_err(|e| crate::Error::Corrupt(e.to_string()))?,
-        );
-        if let Some(changes) = changes {
-            data.insert("changes".into(), Value::Object(changes));
-        }
-        self.fields
-            .outbox()
-            .enqueue(
-                tx,
-                NewEvent {
-                    event_type: format!("{}.validation_rule.{verb}", self.fields.service()),
-                    subject: rule.id.to_string(),
-                    data: Value::Object(data),
-                },
-            )
-            .await?;
-        Ok(())
     }
 }
 

@@ -84,11 +84,6 @@ impl CustomFields {
         &self.outbox
     }
 
-    /// The owning service's name (the first segment of its event types).
-    pub(crate) fn service(&self) -> &'static str {
-        self.service
-    }
-
     /// The entity named `name`, if it has custom fields here (else NOT_FOUND).
     pub fn entity(&self, name: &str) -> Result<Entity> {
         self.entities
@@ -169,8 +164,15 @@ impl CustomFields {
             .into());
         }
         store::insert(&mut tx, &definition).await?;
-        self.event(&mut tx, access, "defined", &definition, None)
-            .await?;
+        self.config_event(
+            &mut tx,
+            access,
+            ("field", "defined"),
+            definition.id,
+            &definition,
+            Map::new(),
+        )
+        .await?;
         self.declare(&mut tx).await?;
         tx.commit().await?;
         self.outbox.notify_committed();
@@ -215,8 +217,15 @@ impl CustomFields {
         }
         next.version = current.version + 1;
         store::update(&mut tx, &next).await?;
-        self.event(&mut tx, access, "changed", &next, Some(changes))
-            .await?;
+        self.config_event(
+            &mut tx,
+            access,
+            ("field", "changed"),
+            next.id,
+            &next,
+            Map::from_iter([("changes".to_string(), Value::Object(changes))]),
+        )
+        .await?;
         self.declare(&mut tx).await?;
         tx.commit().await?;
         self.outbox.notify_committed();
@@ -271,23 +280,15 @@ impl CustomFields {
             .await
             .map_err(|crm_jobs::JobError::Db(e)| crate::Error::Db(e))?;
         }
-        let mut data = Map::new();
-        data.insert("actor".into(), access.actor());
-        data.insert(
-            "field".into(),
-            serde_json::to_value(&current).unwrap_or_default(),
-        );
-        data.insert("purged_records".into(), json!(holders));
-        self.outbox
-            .enqueue(
-                &mut tx,
-                NewEvent {
-                    event_type: format!("{}.field.deleted", self.service),
-                    subject: current.id.to_string(),
-                    data: Value::Object(data),
-                },
-            )
-            .await?;
+        self.config_event(
+            &mut tx,
+            access,
+            ("field", "deleted"),
+            current.id,
+            &current,
+            Map::from_iter([("purged_records".to_string(), json!(holders))]),
+        )
+        .await?;
         self.declare(&mut tx).await?;
         tx.commit().await?;
         self.outbox.notify_committed();
@@ -295,29 +296,30 @@ impl CustomFields {
         Ok(current.version + 1)
     }
 
-    async fn event(
+    /// The event of a configuration change, `<service>.<kind>.<verb>` with the actor, the
+    /// thing as it is now under `kind` and `extra` (a change's `changes`, a purge's count): what
+    /// the audit trail keeps.
+    pub(crate) async fn config_event(
         &self,
         tx: &mut PgConnection,
         access: &Access,
-        verb: &str,
-        definition: &Definition,
-        changes: Option<Map<String, Value>>,
+        (kind, verb): (&str, &str),
+        id: uuid::Uuid,
+        thing: &impl serde::Serialize,
+        extra: Map<String, Value>,
     ) -> Result<()> {
-        let mut data = Map::new();
+        let mut data = extra;
         data.insert("actor".into(), access.actor());
         data.insert(
-            "field".into(),
-            serde_json::to_value(definition).map_err(|e| crate::Error::Corrupt(e.to_string()))?,
+            kind.into(),
+            serde_json::to_value(thing).map_err(|e| crate::Error::Corrupt(e.to_string()))?,
         );
-        if let Some(changes) = changes {
-            data.insert("changes".into(), Value::Object(changes));
-        }
         self.outbox
             .enqueue(
                 tx,
                 NewEvent {
-                    event_type: format!("{}.field.{verb}", self.service),
-                    subject: definition.id.to_string(),
+                    event_type: format!("{}.{kind}.{verb}", self.service),
+                    subject: id.to_string(),
                     data: Value::Object(data),
                 },
             )
@@ -405,8 +407,12 @@ async fn duplicated_values(conn: &mut PgConnection, table: &Table, key: &str) ->
         .await?)
 }
 
-/// The parts of a definition that differ: `{part: {old, new}}`.
-fn diff(before: &Definition, after: &Definition) -> Map<String, Value> {
+/// The parts of a configuration object (a definition, a rule) that differ, its version and
+/// time aside: `{part: {old, new}}`.
+pub(crate) fn diff(
+    before: &impl serde::Serialize,
+    after: &impl serde::Serialize,
+) -> Map<String, Value> {
     let (Ok(Value::Object(b)), Ok(Value::Object(a))) =
         (serde_json::to_value(before), serde_json::to_value(after))
     else {
