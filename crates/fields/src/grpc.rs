@@ -121,7 +121,14 @@ impl FieldService for FieldApi {
         v.into_result()?;
         let field = self
             .fields
-            .update(&access, &r.entity, &r.key, r.expected_version, patch)
+            .update(
+                &access,
+                &r.entity,
+                &r.key,
+                r.expected_version,
+                patch,
+                r.force,
+            )
             .await?;
         Ok(Response::new(to_pb(field)))
     }
@@ -135,7 +142,7 @@ impl FieldService for FieldApi {
         let expected = (r.expected_version > 0).then_some(r.expected_version);
         let version = self
             .fields
-            .delete(&access, &r.entity, &r.key, expected, r.purge)
+            .delete(&access, &r.entity, &r.key, expected, r.purge, r.force)
             .await?;
         Ok(Response::new(pb::DeleteFieldResponse { version }))
     }

@@ -181,7 +181,8 @@ impl CustomFields {
     }
 
     /// Changes a definition at `expected_version`. Making a field unique is refused while two
-    /// records hold one value.
+    /// records hold one value; deactivating one that configuration uses ([`Self::users`]) is
+    /// refused unless `force`.
     pub async fn update(
         &self,
         access: &Access,
@@ -189,6 +190,7 @@ impl CustomFields {
         key: &str,
         expected_version: i64,
         patch: DefinitionPatch,
+        force: bool,
     ) -> Result<Definition> {
         let e = self.entity(entity)?;
         access.scope(CUSTOMIZATION, Action::Update)?;
@@ -204,6 +206,9 @@ impl CustomFields {
         let changes = diff(&current, &next);
         if changes.is_empty() {
             return Ok(current);
+        }
+        if current.active && !next.active && !force {
+            refuse_if_used(&mut tx, e, &current, "deactivate").await?;
         }
         if next.unique && !current.unique {
             let duplicated = duplicated_values(&mut tx, e.table, key).await?;
@@ -235,8 +240,8 @@ impl CustomFields {
 
     /// Deletes a definition. Without `purge`, only a field no record holds a value of; with
     /// it, the values go too (hidden at once, removed from the records in the background by
-    /// the [`PURGE_JOB`]), and the event says how many records held one. The key is never
-    /// reused.
+    /// the [`PURGE_JOB`]), and the event says how many records held one. A field configuration
+    /// uses is kept unless `force`. The key is never reused.
     pub async fn delete(
         &self,
         access: &Access,
@@ -244,6 +249,7 @@ impl CustomFields {
         key: &str,
         expected_version: Option<i64>,
         purge: bool,
+        force: bool,
     ) -> Result<i64> {
         let e = self.entity(entity)?;
         access.scope(CUSTOMIZATION, Action::Delete)?;
@@ -251,6 +257,9 @@ impl CustomFields {
         let current = store::get(&mut tx, entity, key, true)
             .await?
             .ok_or_else(|| not_found(entity, key))?;
+        if !force {
+            refuse_if_used(&mut tx, e, &current, "delete").await?;
+        }
         if let Some(expected) = expected_version {
             ApiError::check_version(expected, current.version)?;
         }
@@ -340,6 +349,57 @@ impl CustomFields {
     pub async fn declaration(&self, conn: &mut PgConnection) -> Result<Declaration> {
         declaration(conn, self.base.clone(), self.entities).await
     }
+}
+
+/// What of the entity's configuration uses `field` (issue 11, section 4): validation rules
+/// whose condition names it or that report at it. Layouts, segments and automation rules join
+/// as they are built; field rules and sharing conditions live in the permission service.
+pub async fn users(
+    conn: &mut PgConnection,
+    entity: Entity,
+    field: &Definition,
+) -> Result<Vec<String>> {
+    let name = field.name();
+    let custom = store::schema(conn, entity.resource.as_str()).await?;
+    let everything = crm_access::Scope::everything();
+    let fields = crate::filter::RecordFields {
+        table: entity.table,
+        custom: &custom,
+        scope: &everything,
+    };
+    let mut users = Vec::new();
+    for rule in store::rules(conn, entity.resource.as_str()).await? {
+        let reports_at = rule.field.as_deref() == Some(name.as_str());
+        let tests =
+            crm_condition::compile(&rule.condition, &fields, chrono_tz::UTC, chrono::Utc::now())
+                .is_ok_and(|c| c.fields().contains(&name));
+        if reports_at || tests {
+            users.push(format!("validation rule {}", rule.key));
+        }
+    }
+    Ok(users)
+}
+
+/// FAILED_PRECONDITION naming what uses `field`, if anything does.
+async fn refuse_if_used(
+    conn: &mut PgConnection,
+    entity: Entity,
+    field: &Definition,
+    doing: &str,
+) -> Result<()> {
+    let users = users(conn, entity, field).await?;
+    if users.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        Code::FailedPrecondition,
+        format!(
+            "{} is used by {}: change those first, or {doing} with force=true (they then no longer apply)",
+            field.name(),
+            users.join(", ")
+        ),
+    )
+    .into())
 }
 
 /// `base` with the active custom fields of `entities` added to their resources.

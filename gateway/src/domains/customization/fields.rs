@@ -269,10 +269,25 @@ pub struct FieldPath {
     pub key: String,
 }
 
+/// `PATCH` options.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateParams {
+    /// Deactivate even while configuration (validation rules, …) uses the field, which then
+    /// no longer applies; without it such a change is `409` naming the users.
+    #[serde(default, deserialize_with = "bool_from_str")]
+    #[param(value_type = Option<bool>)]
+    pub force: Option<bool>,
+}
+
 /// `DELETE` options.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteParams {
+    /// Delete even while configuration uses the field (see `PATCH`).
+    #[serde(default, deserialize_with = "bool_from_str")]
+    #[param(value_type = Option<bool>)]
+    pub force: Option<bool>,
     /// Also erase the values records hold (audited with how many did); without it a field
     /// that holds values is not deleted (`409`).
     #[serde(default, deserialize_with = "bool_from_str")]
@@ -507,7 +522,8 @@ pub async fn create(
         clear the field; making a field unique is refused while two records share a value.",
     params(("entity" = String, Path, description = "`account` or `contact`"),
         ("key" = String, Path, description = "The field's key"),
-        ("If-Match" = String, Header, description = "ETag of the version being changed (`\"3\"`), or `*`")),
+        ("If-Match" = String, Header, description = "ETag of the version being changed (`\"3\"`), or `*`"),
+        UpdateParams),
     request_body(content = CustomFieldPatch, content_type = "application/json"),
     responses((status = 200, description = "The field after the change.", body = CustomField,
         headers(("ETag" = String, description = "Its new version")))),
@@ -517,6 +533,7 @@ pub async fn update(
     Extension(access): Extension<Access>,
     ApiPath(path): ApiPath<FieldPath>,
     if_match: IfMatch,
+    ApiQuery(params): ApiQuery<UpdateParams>,
     ApiJson(patch): ApiJson<CustomFieldPatch>,
 ) -> Result<Response> {
     let expected_version = if_match
@@ -545,6 +562,7 @@ pub async fn update(
             }),
             position: patch.position,
             active: patch.active,
+            force: params.force.unwrap_or(false),
         },
         &access,
     )))
@@ -577,6 +595,7 @@ pub async fn delete(
                 key: path.key,
                 expected_version: if_match.map_or(0, IfMatch::expected_version),
                 purge: params.purge.unwrap_or(false),
+                force: params.force.unwrap_or(false),
             },
             &access,
         ))

@@ -548,6 +548,7 @@ async fn definitions_change_without_breaking_values() {
         key: "tax_no".into(),
         expected_version: 0,
         purge,
+        force: false,
     };
     let err = app
         .fields
@@ -964,5 +965,52 @@ async fn validation_rules_refuse_writes_across_fields() {
         .into_inner();
     assert_eq!(listed.rules.len(), 1);
     assert!(!listed.rules[0].active);
+
+    // The field a rule uses is neither deactivated nor deleted unless forced (issue 11 §4).
+    let close_date = |version: i64, force: bool| fpb::UpdateFieldRequest {
+        entity: "account".into(),
+        key: "close_date".into(),
+        expected_version: version,
+        active: Some(false),
+        force,
+        ..Default::default()
+    };
+    let err = app
+        .fields
+        .clone()
+        .update_field(as_caller(&admin(), close_date(1, false)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message()
+            .contains("validation rule close_date_when_active"),
+        "{}",
+        err.message()
+    );
+    let delete = |force| fpb::DeleteFieldRequest {
+        entity: "account".into(),
+        key: "close_date".into(),
+        expected_version: 0,
+        purge: true,
+        force,
+    };
+    let err = app
+        .fields
+        .clone()
+        .delete_field(as_caller(&admin(), delete(false)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    app.fields
+        .clone()
+        .update_field(as_caller(&admin(), close_date(1, true)))
+        .await
+        .expect("forced");
+    app.fields
+        .clone()
+        .delete_field(as_caller(&admin(), delete(true)))
+        .await
+        .expect("forced");
     app.shutdown().await;
 }
